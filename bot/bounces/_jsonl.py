@@ -1,0 +1,84 @@
+"""JSON-lines front ends for `whymail bounce classify` and `whymail bounce parse`.
+
+They take and return open text streams so that the CLI, tests and pipes share one code path, and
+so that one bad line or unreadable file is reported and skipped rather than ending the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TextIO
+
+from bot.bounces._classify import classify
+from bot.bounces._dsn import parse_bounce
+
+
+def _code(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def classify_jsonl(infile: TextIO, outfile: TextIO, errfile: TextIO) -> int:
+    """`whymail bounce classify`: add `reason` and `hard` to each JSON line; 1 if any was bad."""
+    bad = False
+    for lineno, line in enumerate(infile, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            print(f"line {lineno}: not valid JSON ({exc})", file=errfile)
+            bad = True
+            continue
+        if not isinstance(row, dict):
+            print(f"line {lineno}: expected a JSON object", file=errfile)
+            bad = True
+            continue
+        diagnostic = row.get("diagnostic")
+        if diagnostic is not None and not isinstance(diagnostic, str):
+            print(f"line {lineno}: `diagnostic` must be a string", file=errfile)
+            bad = True
+            continue
+        result = classify(
+            diagnostic,
+            status=_opt_str(row.get("status")),
+            smtp_code=_code(row.get("smtp_code")),
+            mx_host=_opt_str(row.get("mx_host")),
+            phase=_opt_str(row.get("phase")),
+        )
+        row["reason"] = result.reason
+        row["hard"] = result.hard
+        outfile.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return 1 if bad else 0
+
+
+def parse_files_jsonl(paths: Sequence[str], outfile: TextIO, errfile: TextIO) -> int:
+    """`whymail bounce parse FILE.eml ...`: one JSON line per reported recipient."""
+    status = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            print(f"{path}: cannot read ({exc.strerror or exc})", file=errfile)
+            status = 1
+            continue
+        rows = parse_bounce(data)
+        if not rows:
+            print(f"{path}: no bounced recipient found", file=errfile)
+        for row in rows:
+            record = asdict(row)
+            record.pop("mx_host", None)
+            outfile.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return status

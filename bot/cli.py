@@ -1,0 +1,312 @@
+"""`whymail …`: the command line. It only parses arguments and prints; the work is elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot import __version__
+from bot.checks import DNSClient
+from bot.config import ConfigError, Settings
+from bot.diagnose import Diagnoser, Report
+from bot.render.terminal import render_diagnosis
+from bot.sources.ingest import IngestReport, UnknownProvider, ingest_lines
+from bot.sources.normalizers import NORMALIZERS
+from bot.sources.store import Store, StoreError, open_store
+from bot.trees import LOCALES, Knowledge, KnowledgeError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+_DESCRIPTION = """\
+whymail answers "why didn't my email arrive?" from delivery events, bounce codes and DNS.
+
+Start here:
+  whymail ask --demo                       the bundled demo: every kind of answer, offline
+  whymail ask --demo ola@firma.no          one demo answer in full
+  whymail ingest --provider postmark F     load your ESP's webhook payloads (JSON lines)
+  whymail ask "why didn't ola@firma.no get the invoice?"
+"""
+
+_ASK_EPILOG = """\
+TEXT may be an address, a dispatch id, or a sentence in English, Norwegian, Dutch or
+Portuguese: "hvorfor fikk ikke ola@firma.no fakturaen?" finds the address.
+
+Environment: WHYMAIL_STORE (SQLite path; default in your data directory),
+WHYMAIL_DNS_NAMESERVERS (ip[:port],...; default: the system's), WHYMAIL_DNS_TIMEOUT (seconds),
+WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_CONFIG (a YAML file with the same keys).
+Exit status: 0 answered, 1 failed, 2 nothing to look up in TEXT.
+"""
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whymail",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"whymail {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = commands.add_parser(
+        "ask",
+        help="diagnose an address, a dispatch id or a question",
+        description="Diagnose why an email did not arrive: the verdict, the evidence, what to do.",
+        epilog=_ASK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ask.add_argument("text", nargs="*", metavar="TEXT", help="address, dispatch id or question")
+    ask.add_argument("--json", action="store_true", help="one JSON object per answer")
+    ask.add_argument("--locale", choices=LOCALES, help="answer language (default: guessed, en)")
+    ask.add_argument(
+        "--audience",
+        choices=("agent", "customer"),
+        default="agent",
+        help="agent: evidence and internal steps; customer: plain words only (default: agent)",
+    )
+    ask.add_argument("--tenant", help="only look at this tenant's dispatches and events")
+    ask.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the bundled demo data and DNS zones (no ESP, no network needed)",
+    )
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="load provider payloads (JSON lines) into the store",
+        description="Load JSON lines, one provider payload per line, into the store. Bad lines "
+        "are reported with their line number and skipped; every good line is stored. "
+        "Loading the same file twice adds nothing.",
+    )
+    ingest.add_argument(
+        "--provider", required=True, help=f"one of: {', '.join(sorted(NORMALIZERS))}"
+    )
+    ingest.add_argument("file", metavar="FILE", help="a JSON-lines file, or - for standard input")
+
+    bounce = commands.add_parser("bounce", help="classify SMTP replies and parse bounce emails")
+    bounce_commands = bounce.add_subparsers(dest="bounce_command", metavar="ACTION")
+    classify = bounce_commands.add_parser(
+        "classify",
+        help="add reason and hard to JSON lines of diagnostics",
+        description='Read JSON lines like {"diagnostic": "550 5.1.1 User unknown", '
+        '"status": "5.1.1", "smtp_code": 550, "mx_host": "mx.example.com"} and write the same '
+        "lines with `reason` (Sisimai's names) and `hard` added.",
+    )
+    classify.add_argument("file", nargs="?", default="-", metavar="FILE", help="default: stdin")
+    parse_cmd = bounce_commands.add_parser(
+        "parse",
+        help="explain bounce emails (.eml)",
+        description="One JSON line per failed recipient of each bounce email: recipient, "
+        "status, smtp_code, diagnostic, reason, hard.",
+    )
+    parse_cmd.add_argument("files", nargs="+", metavar="FILE.eml")
+
+    knowledge = commands.add_parser("knowledge", help="check and draw the troubleshooting trees")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", metavar="ACTION")
+    check = knowledge_commands.add_parser(
+        "check",
+        help="validate every tree and run its examples",
+        description="Validate the trees in DIR (default: WHYMAIL_KNOWLEDGE or the shipped "
+        "knowledge/) and run their examples. Prints file:line for each fault; exit 1 on any.",
+    )
+    check.add_argument("directory", nargs="?", metavar="DIR")
+    graph = knowledge_commands.add_parser("graph", help="print a tree as a diagram")
+    graph.add_argument("tree", metavar="TREE", help="tree id, e.g. delivery")
+    graph.add_argument("--format", choices=("mermaid",), default="mermaid")
+    graph.add_argument("--knowledge", metavar="DIR", help="default: the configured knowledge")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load()
+        if args.command == "ask":
+            return asyncio.run(_ask(args, settings))
+        if args.command == "ingest":
+            return asyncio.run(_ingest(args, settings))
+        if args.command == "bounce":
+            return _bounce(args, parser)
+        if args.command == "knowledge":
+            return _knowledge(args, settings, parser)
+    except (CliError, ConfigError, StoreError, KnowledgeError, UnknownProvider) as exc:
+        code = exc.code if isinstance(exc, CliError) else EXIT_FAIL
+        print(f"whymail: {exc}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("whymail: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`); that is their choice, not our failure.
+        sys.stderr.close()
+        return EXIT_OK
+    parser.print_help()
+    return EXIT_USAGE
+
+
+@dataclass(frozen=True, slots=True)
+class _Environment:
+    diagnoser: Diagnoser
+    store: Store
+
+
+@asynccontextmanager
+async def _environment(settings: Settings, demo: bool) -> AsyncIterator[_Environment]:
+    knowledge = Knowledge.load(settings.knowledge)
+    if demo:
+        from bot.demo import demo_world
+
+        async with demo_world() as (store, nameservers):
+            dns = DNSClient(nameservers, timeout=settings.dns_timeout)
+            yield _Environment(
+                Diagnoser(store, dns, lambda: knowledge, dns_deadline=settings.dns_deadline),
+                store,
+            )
+        return
+    store = await open_store(settings.store)
+    try:
+        dns = DNSClient(settings.dns_nameservers or None, timeout=settings.dns_timeout)
+        yield _Environment(
+            Diagnoser(store, dns, lambda: knowledge, dns_deadline=settings.dns_deadline), store
+        )
+    finally:
+        await store.close()
+
+
+async def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    text = " ".join(args.text)
+    async with _environment(settings, args.demo) as env:
+        if args.demo and not text.strip():
+            from bot.demo import DEMO_QUESTIONS
+
+            return await _tour(env.diagnoser, DEMO_QUESTIONS, args)
+        report = await env.diagnoser.ask(
+            text, locale=args.locale, audience=args.audience, tenant=args.tenant
+        )
+    if report.empty:
+        raise CliError(
+            "nothing to look up: give an email address (ola@firma.no) or a dispatch id",
+            EXIT_USAGE,
+        )
+    _print_report(report, as_json=args.json, out=sys.stdout)
+    return EXIT_OK
+
+
+async def _tour(diagnoser: Diagnoser, questions: Sequence[str], args: argparse.Namespace) -> int:
+    for question in questions:
+        report = await diagnoser.ask(question, locale=args.locale, audience=args.audience)
+        if args.json:
+            _print_report(report, as_json=True, out=sys.stdout)
+            continue
+        for d in report.diagnoses:
+            print(f"{d.verdict:<22} {question:<34} {d.answer.title}")
+    if not args.json:
+        print("\nSee one in full: whymail ask --demo ADDRESS   (add --json, --locale, --audience)")
+    return EXIT_OK
+
+
+def _print_report(report: Report, *, as_json: bool, out: TextIO) -> None:
+    if report.query.truncated:
+        print("whymail: the question was long; only its start was read", file=sys.stderr)
+    if as_json:
+        for d in report.diagnoses:
+            out.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+        return
+    out.write("\n\n".join(render_diagnosis(d) for d in report.diagnoses) + "\n")
+
+
+async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.provider not in NORMALIZERS:
+        known = ", ".join(sorted(NORMALIZERS))
+        raise CliError(f"unknown provider {args.provider!r}; choose one of: {known}", EXIT_USAGE)
+    stream = _open_text(args.file)
+    store = await open_store(settings.store)
+    show = sys.stderr.isatty()
+
+    def progress(report: IngestReport) -> None:
+        if show:
+            print(
+                f"\r{report.lines} lines, {report.events_new} new events", end="", file=sys.stderr
+            )
+
+    try:
+        with stream:
+            report = await ingest_lines(store, args.provider, stream, progress=progress)
+    finally:
+        await store.close()
+    if show:
+        print(file=sys.stderr)
+    for error in report.errors[:50]:
+        print(f"whymail: {args.file}: {error}", file=sys.stderr)
+    if len(report.errors) > 50:
+        print(f"whymail: … and {len(report.errors) - 50} more bad lines", file=sys.stderr)
+    duplicates = report.events_seen - report.events_new
+    print(
+        f"{report.events_new} new events ({duplicates} already stored), "
+        f"{report.dispatches} dispatches, {report.bad_lines} bad lines skipped"
+    )
+    return EXIT_FAIL if report.errors else EXIT_OK
+
+
+def _open_text(name: str) -> TextIO:
+    if name == "-":
+        return sys.stdin
+    try:
+        return open(name, encoding="utf-8", errors="replace")  # the caller closes it
+    except OSError as exc:
+        raise CliError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _bounce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from bot.bounces import classify_jsonl, parse_files_jsonl
+
+    if args.bounce_command == "classify":
+        with _open_text(args.file) as stream:
+            return classify_jsonl(stream, sys.stdout, sys.stderr)
+    if args.bounce_command == "parse":
+        return parse_files_jsonl(args.files, sys.stdout, sys.stderr)
+    parser.parse_args(["bounce", "--help"])
+    return EXIT_USAGE
+
+
+def _knowledge(
+    args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser
+) -> int:
+    if args.knowledge_command == "check":
+        directory = Path(args.directory) if args.directory else settings.knowledge
+        try:
+            knowledge = Knowledge.load(directory)
+        except KnowledgeError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"whymail: {len(exc.problems)} problem(s) in {directory}", file=sys.stderr)
+            return EXIT_FAIL
+        examples = sum(len(t.examples) for t in knowledge.trees)
+        print(f"{len(knowledge.trees)} tree(s) OK, {examples} example(s) pass ({directory})")
+        return EXIT_OK
+    if args.knowledge_command == "graph":
+        from bot.trees.graph import mermaid
+
+        directory = Path(args.knowledge) if args.knowledge else settings.knowledge
+        knowledge = Knowledge.load(directory)
+        for tree in knowledge.trees:
+            if tree.id == args.tree:
+                print(mermaid(tree))
+                return EXIT_OK
+        names = ", ".join(t.id for t in knowledge.trees)
+        raise CliError(f"no tree {args.tree!r}; trees: {names}", EXIT_USAGE)
+    parser.parse_args(["knowledge", "--help"])
+    return EXIT_USAGE

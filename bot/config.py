@@ -1,0 +1,92 @@
+"""Settings from the environment, or a YAML file (WHYMAIL_CONFIG) for what env expresses badly.
+
+The environment wins over the file, so an operator can override one key without editing it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.checks.dns import parse_nameservers
+
+_ENV_KEYS = {
+    "store": "WHYMAIL_STORE",
+    "dns_nameservers": "WHYMAIL_DNS_NAMESERVERS",
+    "dns_timeout": "WHYMAIL_DNS_TIMEOUT",
+    "knowledge": "WHYMAIL_KNOWLEDGE",
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def shipped_knowledge() -> Path:
+    """The knowledge/ folder beside the package (an editable install or a source checkout)."""
+    return Path(__file__).resolve().parent.parent / "knowledge"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    store: str | None = None
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    dns_timeout: float = 2.0
+    knowledge: Path = field(default_factory=shipped_knowledge)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dns_deadline(self) -> float:
+        """The whole DNS stage's budget: a chain of two waits plus slack, never unbounded."""
+        return self.dns_timeout * 2 + 0.5
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        config_path = env.get("WHYMAIL_CONFIG")
+        if config_path:
+            values.update(_read_config(Path(config_path)))
+        for key, name in _ENV_KEYS.items():
+            if env.get(name):
+                values[key] = env[name]
+        return cls._from(values)
+
+    @classmethod
+    def _from(cls, values: dict[str, Any]) -> Settings:
+        extra = {k: v for k, v in values.items() if k not in _ENV_KEYS}
+        try:
+            timeout = float(values.get("dns_timeout", 2.0))
+        except (TypeError, ValueError):
+            raise ConfigError("WHYMAIL_DNS_TIMEOUT must be a number of seconds") from None
+        if not 0 < timeout <= 30:
+            raise ConfigError("WHYMAIL_DNS_TIMEOUT must be between 0 and 30 seconds")
+        try:
+            nameservers = parse_nameservers(str(values.get("dns_nameservers") or ""))
+        except ValueError as exc:
+            raise ConfigError(f"WHYMAIL_DNS_NAMESERVERS: {exc}") from None
+        knowledge = values.get("knowledge")
+        return cls(
+            store=str(values["store"]) if values.get("store") else None,
+            dns_nameservers=tuple(nameservers),
+            dns_timeout=timeout,
+            knowledge=Path(knowledge).expanduser() if knowledge else shipped_knowledge(),
+            extra=extra,
+        )
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read WHYMAIL_CONFIG {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"WHYMAIL_CONFIG {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"WHYMAIL_CONFIG {path} must be a mapping of settings")
+    return {str(k): v for k, v in data.items()}

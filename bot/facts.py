@@ -1,0 +1,53 @@
+"""The names of the facts trees can test. Editors see this list in knowledge/README.md.
+
+A tree that names a fact not listed here is refused by `whymail knowledge check`, so a typo in a
+condition can never silently evaluate to "false" in production.
+"""
+
+from __future__ import annotations
+
+FACTS: dict[str, str] = {
+    "query.kind": "what was asked about: address, dispatch or none",
+    "query.text": "the words the person typed (untrusted)",
+    "address.value": "the recipient address being diagnosed",
+    "address.valid": "true when the address is syntactically valid",
+    "address.problem": "why the address is not valid, in the validator's words",
+    "address.domain": "the part after the @",
+    "address.suppressed": "the address is on the ESP's suppression list as far as events show",
+    "address.suggestion": "a likely intended address when this one looks mistyped",
+    "dispatch.found": "a dispatch or delivery event matched the question",
+    "dispatch.id": "the dispatch id",
+    "dispatch.kind": "invoice, reminder, order, quote, ...",
+    "dispatch.subject": "the subject line",
+    "dispatch.state": "pending, in_progress, sent, failed or cancelled",
+    "dispatch.internal_error": "why the system could not send (missing_template, ...), or empty",
+    "dispatch.created_at": "when the dispatch was created (UTC)",
+    "dispatch.role": "how the recipient was addressed: to, cc or bcc",
+    "event.found": "there is at least one delivery event for this recipient",
+    "event.type": "the latest outcome event: queued, sent, rejected, failed, bounced, "
+    "deferred or delivered",
+    "event.timestamp": "when the latest outcome event happened (UTC)",
+    "event.provider": "the ESP that reported it",
+    "event.smtp_code": "the remote server's SMTP reply code",
+    "event.enhanced_status": "the remote server's enhanced status code (e.g. 5.1.1)",
+    "event.diagnostic": "the remote server's reply text (untrusted)",
+    "event.reject_reason": "the ESP's reason for rejecting (invalid, bounced, blocked, spam, ...)",
+    "event.reason": "the bounce reason (Sisimai's names: userunknown, mailboxfull, ...)",
+    "event.hard": "true for a hard bounce, false for a soft one",
+    "event.suppressed": "the event says the message was not sent because of suppression",
+    "event.count": "how many delivery events the recipient has for this dispatch",
+    "history.complained": "the recipient marked a message as spam",
+    "history.opened": "the recipient opened or clicked a message",
+    "history.deferrals": "how many times delivery was deferred",
+    "history.dispatches": "how many dispatches to this address are on record",
+    "domain.name": "the recipient's domain",
+    "domain.exists": "true, false, or empty when DNS could not tell",
+    "domain.accepts_mail": "true when the domain has a usable MX or an implicit MX",
+    "domain.mx": "the MX host names, best preference first",
+    "domain.null_mx": "the domain publishes a null MX (RFC 7505): it accepts no mail",
+    "domain.implicit_mx": "no MX record, but an A/AAAA record acts as the mail server",
+    "domain.inconclusive": "DNS could not answer (timeout, SERVFAIL, REFUSED)",
+    "domain.cause": "why DNS was inconclusive",
+}
+
+ROOTS = frozenset(name.partition(".")[0] for name in FACTS)

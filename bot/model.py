@@ -1,0 +1,221 @@
+"""The plain records that flow through whymail, one direction, from sources to answers.
+
+They are deliberately dumb dataclasses: every stage reads them and builds new ones, so any stage
+can be tested alone and nothing hides behaviour in an object graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    """django-anymail's event vocabulary, so every ESP's events mean the same thing."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    AUTORESPONDED = "autoresponded"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    UNKNOWN = "unknown"
+
+
+#: Events that say where a message stands; engagement events (opened, clicked) only corroborate.
+OUTCOME_EVENTS = frozenset(
+    {
+        EventType.QUEUED,
+        EventType.SENT,
+        EventType.REJECTED,
+        EventType.FAILED,
+        EventType.BOUNCED,
+        EventType.DEFERRED,
+        EventType.DELIVERED,
+    }
+)
+
+
+class DispatchState(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    TO = "to"
+    CC = "cc"
+    BCC = "bcc"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    address: str
+    role: Role = Role.TO
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """One thing the sending product tried to send (an invoice, a reminder...)."""
+
+    id: str
+    tenant: str
+    kind: str = ""
+    subject: str = ""
+    sender: str = ""
+    recipients: tuple[Recipient, ...] = ()
+    created_at: datetime | None = None
+    state: DispatchState = DispatchState.PENDING
+    internal_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """One thing an ESP said about one message to one recipient."""
+
+    provider: str
+    event_type: EventType
+    timestamp: datetime
+    recipient: str
+    message_id: str | None = None
+    dispatch_id: str | None = None
+    tenant: str | None = None
+    reject_reason: str | None = None
+    smtp_code: int | None = None
+    enhanced_status: str | None = None
+    diagnostic: str | None = None
+    mx_host: str | None = None
+    reason: str | None = None
+    hard: bool | None = None
+    suppressed: bool = False
+    dedupe_key: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.dedupe_key:
+            object.__setattr__(self, "dedupe_key", stable_key(self))
+
+
+def stable_key(event: DeliveryEvent) -> str:
+    """A dedupe key for providers that send no event id: the same payload twice gives one key."""
+    parts = [
+        event.provider,
+        event.event_type.value,
+        event.recipient,
+        event.message_id or "",
+        event.timestamp.isoformat(),
+        event.diagnostic or "",
+    ]
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"{event.provider}:h:{digest[:40]}"
+
+
+def utc(value: datetime) -> datetime:
+    """Naive timestamps are taken as UTC; aware ones are converted, so comparisons never lie."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 (any offset, up to Postmark's seven fractional digits) or epoch seconds → UTC."""
+    if isinstance(value, datetime):
+        return utc(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    head, dot, tail = text.partition(".")
+    if dot:
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        if digits > 6:
+            tail = tail[:6] + tail[digits:]
+        text = f"{head}.{tail}"
+    return utc(datetime.fromisoformat(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A dispatch (when we know it) and what the ESPs said about one of its recipients."""
+
+    recipient: str
+    dispatch: Dispatch | None
+    events: tuple[DeliveryEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The tree's rendered text for one locale and audience."""
+
+    title: str
+    summary: str
+    steps: tuple[str, ...]
+    locale: str
+    audience: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """Everything one answer needs: the verdict, how the tree got there and the evidence."""
+
+    subject: str
+    verdict: str
+    severity: str
+    path: tuple[str, ...]
+    facts: dict[str, Any]
+    answer: Answer
+    recipient: str | None = None
+    dispatch_id: str | None = None
+    reason: str | None = None
+    hard: bool | None = None
+    timeline: Timeline | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The public JSON shape of `whymail ask --json` (DESIGN.md contract)."""
+        return {
+            "subject": self.subject,
+            "verdict": self.verdict,
+            "severity": self.severity,
+            "reason": self.reason,
+            "hard": self.hard,
+            "recipient": self.recipient,
+            "dispatch_id": self.dispatch_id,
+            "path": list(self.path),
+            "facts": json.loads(json.dumps(self.facts, default=str)),
+            "answer": {
+                "title": self.answer.title,
+                "summary": self.answer.summary,
+                "steps": list(self.answer.steps),
+                "locale": self.answer.locale,
+                "audience": self.answer.audience,
+            },
+            "timeline": [
+                {
+                    "timestamp": e.timestamp.isoformat(),
+                    "provider": e.provider,
+                    "event_type": e.event_type.value,
+                    "smtp_code": e.smtp_code,
+                    "enhanced_status": e.enhanced_status,
+                    "diagnostic": e.diagnostic,
+                    "reason": e.reason,
+                }
+                for e in (self.timeline.events if self.timeline else ())
+            ],
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,74 @@
+"""Reading untrusted ESP payloads: typed field access that fails with a message, not a KeyError."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bot.model import parse_timestamp
+
+#: Remote servers' text is untrusted and sometimes huge; nothing useful is past this.
+MAX_DIAGNOSTIC_CHARS = 2000
+
+_SMTP_REPLY = re.compile(
+    r"^\s*(?:smtp\s*;\s*)?(?P<code>[245]\d\d)?[\s-]*(?P<status>[245]\.\d{1,3}\.\d{1,3})?",
+    re.IGNORECASE,
+)
+
+
+class PayloadError(ValueError):
+    """A payload that is not what the provider documents; the message names the field."""
+
+
+def field(payload: Mapping[str, Any], *names: str, required: bool = True) -> Any:
+    """The first of `names` present and non-empty in `payload`."""
+    for name in names:
+        value = payload.get(name)
+        if value not in (None, ""):
+            return value
+    if required:
+        raise PayloadError(f"missing field {' or '.join(repr(n) for n in names)}")
+    return None
+
+
+def text(payload: Mapping[str, Any], *names: str, required: bool = True) -> str | None:
+    value = field(payload, *names, required=required)
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float):
+        raise PayloadError(f"field {names[0]!r} should be text, got {type(value).__name__}")
+    return str(value)
+
+
+def timestamp(payload: Mapping[str, Any], *names: str) -> datetime:
+    value = field(payload, *names)
+    try:
+        return parse_timestamp(value)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise PayloadError(f"field {names[0]!r} is not a timestamp: {value!r}") from exc
+
+
+def mapping(payload: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = payload.get(name) or {}
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"field {name!r} should be an object")
+    return value
+
+
+def bounded(diagnostic: str | None) -> str | None:
+    if diagnostic is None:
+        return None
+    return diagnostic[:MAX_DIAGNOSTIC_CHARS]
+
+
+def smtp_parts(diagnostic: str | None) -> tuple[int | None, str | None]:
+    """The reply code and enhanced status at the start of an SMTP reply, when they are there."""
+    if not diagnostic:
+        return None, None
+    match = _SMTP_REPLY.match(diagnostic[:200])
+    if not match:
+        return None, None
+    code = match.group("code")
+    return (int(code) if code else None), match.group("status")

@@ -1,0 +1,47 @@
+"""The evidence store: one small async interface, SQLite embedded by default.
+
+`open_store(url)` picks the backend from the URL, so the rest of whymail never knows which one
+it talks to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.sources.store.base import Store, StoreError
+
+__all__ = ["Store", "StoreError", "default_sqlite_path", "open_store"]
+
+
+def default_sqlite_path() -> Path:
+    """The user's data directory, so a first run needs no configuration at all."""
+    from platformdirs import user_data_path
+
+    return user_data_path("whymail", appauthor=False) / "whymail.sqlite3"
+
+
+async def open_store(url: str | None) -> Store:
+    """Open (creating and migrating as needed) the store that `url` names.
+
+    `None` or "" means the default SQLite file; `sqlite:///path` or a bare path an SQLite file;
+    `:memory:` a throwaway database.
+    """
+    from bot.sources.store.sqlite import SQLiteStore
+
+    if not url:
+        path = default_sqlite_path()
+    elif url == ":memory:":
+        return await SQLiteStore.open(":memory:")
+    elif url.startswith(("postgresql://", "postgres://")):
+        raise StoreError(
+            "PostgreSQL stores are not supported by this version yet; use an SQLite path"
+        )
+    elif url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    elif "://" in url:
+        raise StoreError(f"unknown store URL {url!r}: use a file path or sqlite:///path")
+    else:
+        path = Path(url)
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return await SQLiteStore.open(str(path))

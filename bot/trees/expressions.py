@@ -1,0 +1,83 @@
+"""Conditions and texts in trees are Jinja2, sandboxed: editors get a friendly language and no
+way to run code. Every value a text prints passes through an escaper chosen by the renderer
+(mrkdwn for Slack), so a remote server's reply can never become a Slack mention or link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from jinja2 import ChainableUndefined, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+Escaper = Callable[[str], str]
+
+_escaper: ContextVar[Escaper] = ContextVar("whymail_escaper", default=str)
+
+#: Each printed value is bounded too: a 10 kB SMTP reply never floods an answer.
+MAX_VALUE_CHARS = 500
+
+
+def mrkdwn_escape(value: str) -> str:
+    """Slack's three control characters; with them escaped, `<!channel>` is just text."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _finalize(value: Any) -> Any:
+    if value is None or isinstance(value, ChainableUndefined):
+        return ""
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(v) for v in value)
+    text = str(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 1] + "…"
+    return _escaper.get()(text)
+
+
+def _domain_of(value: Any) -> str:
+    return str(value).rpartition("@")[2]
+
+
+ENV = ImmutableSandboxedEnvironment(
+    undefined=ChainableUndefined,
+    finalize=_finalize,
+    autoescape=False,
+    keep_trailing_newline=False,
+)
+ENV.filters["domain"] = _domain_of
+
+
+class escaping:
+    """Render with `escaper` applied to every printed value."""
+
+    def __init__(self, escaper: Escaper) -> None:
+        self._escaper = escaper
+
+    def __enter__(self) -> None:
+        self._token = _escaper.set(self._escaper)
+
+    def __exit__(self, *exc: object) -> None:
+        _escaper.reset(self._token)
+
+
+def fact_names(source: str, *, expression: bool) -> Iterator[tuple[str, int]]:
+    """Dotted fact names (`domain.null_mx`) a condition or template reads, with their line."""
+    ast = ENV.parse(f"{{{{ {source} }}}}" if expression else source)
+    local_names = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    seen: set[int] = set()
+    for node in ast.find_all(nodes.Getattr):
+        if id(node) in seen:
+            continue
+        chain = [node.attr]
+        inner: nodes.Node = node.node
+        while isinstance(inner, nodes.Getattr):
+            seen.add(id(inner))
+            chain.append(inner.attr)
+            inner = inner.node
+        if isinstance(inner, nodes.Name) and inner.name not in local_names:
+            yield ".".join([inner.name, *reversed(chain)]), node.lineno
+    for name in ast.find_all(nodes.Name):
+        if name.ctx == "load" and name.name not in local_names:
+            yield name.name, name.lineno

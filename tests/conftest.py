@@ -1,0 +1,87 @@
+"""Shared fixtures: real DNS servers on loopback, real stores, and the CLI as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.sources.store import Store, open_store
+from tests.dnsfixtures import (
+    blackhole,
+    dns_server,
+    knot_server,
+    localdns_server,
+    slow_dns_server,
+)
+
+__all__ = [
+    "blackhole",
+    "dns_server",
+    "knot_server",
+    "localdns_server",
+    "slow_dns_server",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh SQLite store in a file (WAL needs a real file, not :memory:)."""
+    s = await open_store(str(tmp_path / "store.sqlite3"))
+    yield s
+    await s.close()
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+@dataclass
+class Whymail:
+    """Runs `python -m bot` as users do, with its own store and DNS settings."""
+
+    env: dict[str, str]
+
+    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def with_env(self, **extra: str) -> Whymail:
+        return Whymail({**self.env, **extra})
+
+
+def _base_env(tmp_path: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHYMAIL_", "SLACK_"))}
+    env.update({"WHYMAIL_STORE": str(tmp_path / "cli.sqlite3"), "WHYMAIL_DNS_TIMEOUT": "1"})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def whymail(tmp_path: Path, localdns_server: Any) -> Whymail:
+    return Whymail(_base_env(tmp_path, {"WHYMAIL_DNS_NAMESERVERS": localdns_server.address}))

@@ -1,0 +1,168 @@
+"""The classifier on real-world replies, status-code traps, hard/soft and the JSON-lines helper."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.bounces import REASON_VERDICTS, Classification, classify, classify_jsonl
+
+DATA = Path(__file__).parent / "data" / "bounces"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550-5.1.1 The email account that you tried to reach does not exist. Please try "
+         "550-5.1.1 double-checking the recipient's email address - gsmtp", "userunknown"),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+         "userunknown"),
+        ("550 5.4.1 Recipient address rejected: Access denied. AS(201806281) "
+         "[DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]", "userunknown"),
+        ("452-4.2.2 The recipient's inbox is out of storage space. Please direct the recipient to "
+         "452 4.2.2 https://support.google.com/mail/?p=OverQuotaTemp - gsmtp", "mailboxfull"),
+        ("552 5.2.2 Quota exceeded (mailbox for user is full)", "mailboxfull"),
+        ("550 5.7.1 Service unavailable, Client host [203.0.113.9] blocked using "
+         "zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.9", "blocked"),
+        ("550 5.7.606 Access denied, banned sending IP [203.0.113.9]", "blocked"),
+        ("550-5.7.26 Unauthenticated email from example.com is not accepted due to domain's "
+         "550-5.7.26 DMARC policy. - gsmtp", "authfailure"),
+        ("550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo "
+         "requires all senders to authenticate with either SPF or DKIM.", "authfailure"),
+        ("421 4.7.0 [TSS04] Messages from 203.0.113.9 temporarily deferred due to unexpected "
+         "volume or user complaints", "badreputation"),
+        ("550 5.7.25 The IP address sending this message does not have a PTR record setup",
+         "requireptr"),
+        ("552 5.3.4 Message size exceeds fixed limit", "mesgtoobig"),
+        ("550 5.2.1 The email account that you tried to reach is disabled.", "suspend"),
+        ("554 5.7.1 Message rejected as spam by Content Filtering.", "spamdetected"),
+        ("550 5.7.1 Unable to relay for someone@example.org", "norelaying"),
+        ("Host or domain name not found. Name service error for name=exmaple.cm type=A: "
+         "Host not found", "hostunknown"),
+        ("connect to mx.example.net[203.0.113.5]:25: Connection timed out", "expired"),
+        ("421 4.7.0 Too many concurrent SMTP connections from this IP address", "toomanyconn"),
+        ("550 5.7.1 Messages with multiple addresses in From: header are not accepted.",
+         "notcompliantrfc"),
+        ("554 5.7.0 Reject, id=123 - Virus found: Eicar-Test-Signature", "virusdetected"),
+        ("Je suis absent du bureau. I am out of the office until Monday.", "vacation"),
+        ("250 2.0.0 OK  1700000000 x1si123 - gsmtp", "delivered"),
+    ],
+)
+def test_real_world_texts(text: str, reason: str) -> None:
+    assert classify(text).reason == reason
+
+
+def test_status_alone_decides_when_the_text_is_silent() -> None:
+    assert classify("", status="5.1.1").reason == "userunknown"
+    assert classify("Delivery failed", status="4.2.2").reason == "mailboxfull"
+    assert classify("", status="5.7.26").reason == "authfailure"
+
+
+def test_text_beats_a_misleading_status() -> None:
+    # 5.1.1 used for a sender-side rate limit (GoDaddy): not a missing mailbox
+    got = classify("550 5.1.1 example.com has sent to too many recipients this hour")
+    assert got.reason == "toomanyconn"
+    assert got.hard is False
+    # 5.7.1 is a catch-all: the words decide
+    assert classify("550 5.7.1 Recipient address rejected: Access denied").reason == "userunknown"
+    assert classify("550 5.7.1 Sender address rejected: not owned by user").reason == "rejected"
+
+
+def test_catch_all_status_is_not_a_reason() -> None:
+    assert classify("", status="5.0.0").reason == "undefined"
+    assert classify("5.0.901 error").reason == "undefined"
+
+
+def test_phase_turns_user_unknown_after_data_into_filtered() -> None:
+    text = "550 Unknown user kijitora@example.net (in reply to end of DATA command)"
+    assert classify(text).reason == "filtered"
+    assert classify("550 Unknown user kijitora@example.net", phase="rcpt").reason == "userunknown"
+    assert classify("550 5.1.1 Unknown user", phase="data").reason == "userunknown"
+
+
+def test_mx_host_selects_provider_rules() -> None:
+    got = classify("550 5.4.1 Recipient address rejected: Access denied",
+                   mx_host="example-com.mail.protection.outlook.com")
+    assert got == Classification("userunknown", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "hard"),
+    [
+        ("550 5.1.1 User unknown", True),
+        ("Host or domain name not found", True),
+        ("550 5.1.6 Destination mailbox has moved", True),
+        ("552 5.2.2 Mailbox full", False),
+        ("550 5.7.1 blocked using bl.spamcop.net", False),
+        ("550 5.2.1 The email account that you tried to reach is disabled", False),
+        ("556 5.1.10 Recipient address has null MX", True),
+        ("I am out of the office", None),
+    ],
+)
+def test_hard_soft(text: str, hard: bool | None) -> None:
+    assert classify(text).hard is hard
+
+
+def test_string_rows_of_the_corpus_copy() -> None:
+    rows = [json.loads(line) for line in (DATA / "labels.jsonl").read_text().splitlines()]
+    strings = [r for r in rows if r["kind"] == "string"]
+    ok = sum(
+        classify(r["diagnostic"], status=r["status"] or None, smtp_code=r["smtp_code"]).reason
+        == r["reason"]
+        for r in strings
+    )
+    assert ok / len(strings) >= 0.95
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "\x00\xff\xfe garbage \x01", "é" * 10, "5" * 5000, "a" * 100_000 + " user unknown"],
+)
+def test_bad_input_never_raises_and_is_bounded(text: str) -> None:
+    start = time.perf_counter()
+    got = classify(text)
+    assert time.perf_counter() - start < 0.1
+    assert isinstance(got.reason, str)
+
+
+def test_long_line_is_cut_not_scanned_whole() -> None:
+    assert classify("x" * 100_000 + " 550 5.1.1 user unknown").reason == "undefined"
+    assert classify(None).reason == "undefined"
+
+
+def test_every_reason_has_a_verdict() -> None:
+    for reason in ("userunknown", "hostunknown", "mailboxfull", "mesgtoobig", "exceedlimit",
+                   "blocked", "spamdetected", "authfailure", "expired", "undefined", "suspend"):
+        assert reason in REASON_VERDICTS
+    assert REASON_VERDICTS["authfailure"] == "sender_auth_failed"
+    assert REASON_VERDICTS["undefined"] == "unknown"
+
+
+def test_classify_jsonl_adds_fields_and_reports_bad_lines() -> None:
+    src = io.StringIO(
+        '{"diagnostic": "550 5.1.1 User unknown", "id": 7}\n'
+        "not json\n"
+        "\n"
+        '{"diagnostic": "452 4.2.2 Mailbox full", "status": "4.2.2", "smtp_code": 452}\n'
+        '[1, 2]\n'
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert classify_jsonl(src, out, err) == 1
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[0] == {"diagnostic": "550 5.1.1 User unknown", "id": 7,
+                       "reason": "userunknown", "hard": True}
+    assert rows[1]["reason"] == "mailboxfull"
+    assert rows[1]["hard"] is False
+    assert "line 2" in err.getvalue()
+    assert "line 5" in err.getvalue()
+
+
+def test_classify_jsonl_all_good_returns_zero() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert classify_jsonl(io.StringIO('{"diagnostic": null}\n'), out, err) == 0
+    assert json.loads(out.getvalue())["reason"] == "undefined"
+    assert err.getvalue() == ""

@@ -48,6 +48,27 @@ FACTS: dict[str, str] = {
     "domain.implicit_mx": "no MX record, but an A/AAAA record acts as the mail server",
     "domain.inconclusive": "DNS could not answer (timeout, SERVFAIL, REFUSED)",
     "domain.cause": "why DNS was inconclusive",
+    "domain.mx_resolves": "true when at least one MX host has an address; false when none does",
+    "domain.provider": "the mailbox provider behind the MX hosts: gmail, google_workspace, "
+    "outlook (Outlook.com/Hotmail/Live), microsoft365, yahoo, icloud, gmx, uol, bol, terra, ...",
+    "domain.provider_name": "the provider's display name, e.g. Outlook.com / Hotmail",
+    "domain.gateway": "a filtering gateway in front of the mailbox: proofpoint, mimecast, "
+    "barracuda, cisco, trendmicro, sophos, ...",
+    "domain.gateway_name": "the gateway's display name, e.g. Proofpoint",
+    "domain.suggestion": "the domain the person probably meant (gmial.com → gmail.com)",
+    "sender.domain": "the sending domain (the dispatch's From domain, or configured)",
+    "sender.inconclusive": "DNS could not answer for the sender's domain",
+    "sender.spf.present": "the sender's domain publishes an SPF record",
+    "sender.spf.authorizes_esp": "the SPF record authorises the configured ESP",
+    "sender.spf.problem": "what is wrong with the SPF record (too many lookups, several "
+    "records, ...), or empty",
+    "sender.dkim.present": "a DKIM key exists for the configured selector (or any selector)",
+    "sender.dmarc.present": "the sender's domain (or its organisational domain) has DMARC",
+    "sender.dmarc.policy": "the DMARC policy: none, quarantine or reject",
+    "sender.dmarc.aligned": "the ESP's signing or return-path domain aligns with the sender",
+    "reputation.listed": "a sending IP is listed on a configured blocklist",
+    "reputation.listings": "which blocklists list which sending IPs",
+    "reputation.inconclusive": "a blocklist could not be checked (error code, timeout)",
 }
 
 ROOTS = frozenset(name.partition(".")[0] for name in FACTS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,7 +69,13 @@ class Diagnoser:
         audience: str = "agent",
         tenant: str | None = None,
         escape: Escaper = str,
+        answers: Mapping[str, str] | None = None,
     ) -> Report:
+        """Diagnose every subject in `text`.
+
+        `answers` holds replies to earlier questions (question id → option value); trees read
+        them as `answers.<id>`.
+        """
         query = parse(text)
         if query.empty:
             return Report(query, ())
@@ -86,6 +92,7 @@ class Diagnoser:
                 domain = subject.address.rpartition("@")[2]
                 facts["domain"] = domain_facts[domain].as_facts()
             facts["query"] = {"kind": _kind(subject), "text": query.text}
+            facts["answers"] = dict(answers or {})
             result = knowledge.decide(facts)
             answer = render(
                 result.leaf, facts, locale=chosen_locale, audience=audience, escape=escape

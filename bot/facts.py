@@ -71,4 +71,7 @@ FACTS: dict[str, str] = {
     "reputation.inconclusive": "a blocklist could not be checked (error code, timeout)",
 }
 
-ROOTS = frozenset(name.partition(".")[0] for name in FACTS)
+#: Replies to question nodes arrive as `answers.<question id>`; any id is allowed.
+OPEN_ROOTS = frozenset({"answers"})
+
+ROOTS = frozenset(name.partition(".")[0] for name in FACTS) | OPEN_ROOTS

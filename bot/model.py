@@ -170,6 +170,19 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Question:
+    """A question the evidence cannot answer ("has the recipient looked in the junk folder?").
+
+    The answer is never held up by it: the tree answers with what it knows, and the question,
+    once answered (a Slack button), continues the walk with `answers[id] = value`.
+    """
+
+    id: str
+    text: str
+    options: tuple[tuple[str, str], ...]  # (value, label), in the answer's locale
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnosis:
     """Everything one answer needs: the verdict, how the tree got there and the evidence."""
 
@@ -185,6 +198,7 @@ class Diagnosis:
     hard: bool | None = None
     timeline: Timeline | None = None
     notes: tuple[str, ...] = ()
+    question: Question | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape of `whymail ask --json` (DESIGN.md contract)."""
@@ -218,4 +232,11 @@ class Diagnosis:
                 for e in (self.timeline.events if self.timeline else ())
             ],
             "notes": list(self.notes),
+            "question": None
+            if self.question is None
+            else {
+                "id": self.question.id,
+                "text": self.question.text,
+                "options": [{"value": v, "label": label} for v, label in self.question.options],
+            },
         }

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from jinja2 import TemplateSyntaxError
 
-from bot.facts import FACTS, ROOTS
+from bot.facts import FACTS, OPEN_ROOTS, ROOTS
 from bot.trees import yamlsource
 from bot.trees.expressions import ENV, fact_names
 from bot.trees.model import (
@@ -181,7 +181,8 @@ class _TreeReader:
 
     def _facts(self, source: str, line: int, *, expression: bool) -> None:
         for name, offset in fact_names(source, expression=expression):
-            if name in FACTS or name in ROOTS or name.partition(".")[0] in _TEMPLATE_NAMES:
+            root = name.partition(".")[0]
+            if name in FACTS or name in ROOTS or root in _TEMPLATE_NAMES or root in OPEN_ROOTS:
                 continue
             self.fault(line + offset - 1, f"unknown fact {name!r} (see knowledge/README.md)")
 

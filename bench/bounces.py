@@ -18,7 +18,10 @@ What it prints, and how each figure is computed:
   (`pip install flufl.bounce`); when it is not, the bench says so and carries on.
 - a confusion table of misses (expected -> got, with counts), then throughput on one core:
   diagnostics/s (classify over all string and email diagnostics, repeated) and emails/s
-  (parse_bounce over every email, repeated). Nothing is cached between calls.
+  (parse_bounce over every email, repeated), each measured `--repeat` times and printed as the
+  best and the median round. The machine is shared, so the rate is per CPU second this
+  single-threaded process got (what one core does), with the wall-clock rate and the load
+  average beside it. Nothing is cached between calls.
 
 It asserts nothing; it prints figures for a person (or CI log) to compare with the targets.
 """
@@ -27,9 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="minimum time spent on each throughput figure (default: 2)")
     parser.add_argument("--misses", action="store_true", help="list every miss with its text")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="throughput rounds; best and median are printed (default: 3)")
     args = parser.parse_args(argv)
 
     labels = args.corpus / "labels.jsonl"
@@ -156,24 +164,40 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + line)
 
     diags = [(r["diagnostic"], r["status"] or None, r["smtp_code"]) for r in rows]
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < args.seconds:
+    blobs = [(args.corpus / "eml" / name).read_bytes() for name in parsed]
+
+    def rate(work: Callable[[], int]) -> tuple[float, float]:
+        """Items per wall-clock second and per CPU second of this (single-threaded) process."""
+        n = 0
+        wall, cpu = time.perf_counter(), time.process_time()
+        while time.perf_counter() - wall < args.seconds:
+            n += work()
+        return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
+
+    def classify_all() -> int:
         for d, st, code in diags:
             classify(d, status=st, smtp_code=code)
-        n += len(diags)
-    d_rate = n / (time.perf_counter() - start)
-    blobs = [(args.corpus / "eml" / name).read_bytes() for name in parsed]
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < args.seconds:
+        return len(diags)
+
+    def parse_all() -> int:
         for blob in blobs:
             parse_bounce(blob)
-        n += len(blobs)
-    e_rate = n / (time.perf_counter() - start)
-    print("\nthroughput, one core:")
-    print(f"  classify     : {d_rate:,.0f} diagnostics/s   (target >= 20,000)")
-    print(f"  parse_bounce : {e_rate:,.0f} emails/s   (target >= 1,000)")
+        return len(blobs)
+
+    rounds = max(1, args.repeat)
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"\nthroughput, one core ({rounds} rounds of {args.seconds:g} s; load average {load};"
+          " per CPU second of this process, wall-clock in brackets):")
+    for label, work, unit, target in (
+        ("classify    ", classify_all, "diagnostics/s", "20,000"),
+        ("parse_bounce", parse_all, "emails/s", "1,000"),
+    ):
+        results = [rate(work) for _ in range(rounds)]
+        cpu = sorted(r[1] for r in results)
+        wall = sorted(r[0] for r in results)
+        print(f"  {label} : best {cpu[-1]:,.0f}, median {statistics.median(cpu):,.0f} {unit}"
+              f"   [wall: best {wall[-1]:,.0f}, median {statistics.median(wall):,.0f}]"
+              f"   (target >= {target})")
     return 0
 
 

@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -42,6 +44,19 @@ Environment: WHYMAIL_STORE (SQLite path; default in your data directory),
 WHYMAIL_DNS_NAMESERVERS (ip[:port],...; default: the system's), WHYMAIL_DNS_TIMEOUT (seconds),
 WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_CONFIG (a YAML file with the same keys).
 Exit status: 0 answered, 1 failed, 2 nothing to look up in TEXT.
+"""
+
+
+_SERVE_EPILOG = """\
+Slack: SLACK_BOT_TOKEN (xoxb-...), and SLACK_SIGNING_SECRET for HTTP or SLACK_APP_TOKEN
+(xapp-..., scope connections:write) for Socket Mode. SLACK_API_URL points the bot at another
+Web API (a proxy, a test fake). Who is an agent, which channel belongs to which tenant, and
+where refused knowledge edits are reported: see README.md, "Slack". Create the Slack app from
+app-manifest.yml.
+
+Examples:
+  SLACK_APP_TOKEN=xapp-... SLACK_BOT_TOKEN=xoxb-... whymail serve --demo
+  whymail serve --http 0.0.0.0:3000        behind a load balancer; point Slack at /slack/events
 """
 
 
@@ -123,9 +138,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("directory", nargs="?", metavar="DIR")
     graph = knowledge_commands.add_parser("graph", help="print a tree as a diagram")
-    graph.add_argument("tree", metavar="TREE", help="tree id, e.g. delivery")
+    graph.add_argument("tree", metavar="TREE", help="tree id, e.g. delivery; all: every tree")
     graph.add_argument("--format", choices=("mermaid",), default="mermaid")
     graph.add_argument("--knowledge", metavar="DIR", help="default: the configured knowledge")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the Slack bot (and the ESP webhook endpoint)",
+        description="Run the Slack bot until Ctrl-C or SIGTERM. With SLACK_APP_TOKEN set it\n"
+        "connects to Slack over Socket Mode (no public URL needed: good for a laptop);\n"
+        "otherwise Slack reaches it over HTTP at /slack/events, as production and several\n"
+        "instances behind a load balancer do. HTTP also serves the ESP webhooks.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve HTTP here: /slack/events, /webhooks/{provider}, /healthz, /metrics "
+        "(default without SLACK_APP_TOKEN: 127.0.0.1:3000; with it: no HTTP unless given)",
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="answer from the bundled demo data and DNS zones"
+    )
+
+    store = commands.add_parser("store", help="look after the evidence store (retention)")
+    store_commands = store.add_subparsers(dest="store_command", metavar="ACTION")
+    prune = store_commands.add_parser(
+        "prune",
+        help="delete events older than a given age",
+        description="Delete delivery events older than AGE from the store named by "
+        "WHYMAIL_STORE, and the dispatches created before then that have no newer event. "
+        "Safe while `whymail serve` runs; on PostgreSQL whole months go at once.",
+        epilog="AGE is a number and a unit: 90d (days), 12h (hours), 2w (weeks), 30m (minutes).\n"
+        "Example, from a daily cron job: whymail store prune --older-than 90d",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    prune.add_argument(
+        "--older-than", required=True, type=parse_age, metavar="AGE", help="e.g. 90d, 12h, 2w"
+    )
     return parser
 
 
@@ -142,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bounce(args, parser)
         if args.command == "knowledge":
             return _knowledge(args, settings, parser)
+        if args.command == "store":
+            return _store(args, settings, parser)
+        if args.command == "serve":
+            return asyncio.run(_serve(args, settings))
     except (CliError, ConfigError, StoreError, KnowledgeError, UnknownProvider) as exc:
         code = exc.code if isinstance(exc, CliError) else EXIT_FAIL
         print(f"whymail: {exc}", file=sys.stderr)
@@ -163,27 +218,76 @@ class _Environment:
     store: Store
 
 
+def _fixed(knowledge: Knowledge) -> Callable[[], Knowledge]:
+    return lambda: knowledge
+
+
 @asynccontextmanager
-async def _environment(settings: Settings, demo: bool) -> AsyncIterator[_Environment]:
-    knowledge = Knowledge.load(settings.knowledge)
+async def _environment(
+    settings: Settings, demo: bool, live: Callable[[], Knowledge] | None = None
+) -> AsyncIterator[_Environment]:
+    """`live`, when given, supplies the trees per answer (a running bot's reloading watcher)."""
+    knowledge = live or _fixed(Knowledge.load(settings.knowledge))
     if demo:
         from bot.demo import demo_world
 
         async with demo_world() as (store, nameservers):
             dns = DNSClient(nameservers, timeout=settings.dns_timeout)
             yield _Environment(
-                Diagnoser(store, dns, lambda: knowledge, dns_deadline=settings.dns_deadline),
+                Diagnoser(
+                    store,
+                    dns,
+                    knowledge,
+                    dns_deadline=settings.dns_deadline,
+                    checks=settings.checks,
+                ),
                 store,
             )
         return
+    from bot.sources.esp import EspSources
+
     store = await open_store(settings.store)
+    esp = EspSources.from_settings(settings)
     try:
         dns = DNSClient(settings.dns_nameservers or None, timeout=settings.dns_timeout)
         yield _Environment(
-            Diagnoser(store, dns, lambda: knowledge, dns_deadline=settings.dns_deadline), store
+            Diagnoser(
+                store,
+                dns,
+                knowledge,
+                dns_deadline=settings.dns_deadline,
+                checks=settings.checks,
+                esp=esp if esp.clients else None,
+            ),
+            store,
         )
     finally:
+        await esp.aclose()
         await store.close()
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.trees.reload import KnowledgeWatcher
+    from bot.web import Faults, parse_listen, serve
+
+    try:
+        listen = parse_listen(args.http) if args.http else None
+    except ValueError as exc:
+        raise CliError(f"--http: {exc}", EXIT_USAGE) from None
+    # The trees reload while the bot runs; refused edits go to the Slack fault channel.
+    faults = Faults()
+    watcher = KnowledgeWatcher(settings.knowledge, on_fault=faults)
+    watcher.start()
+    try:
+        async with _environment(settings, args.demo, live=watcher.current) as env:
+            await serve(
+                settings, env.diagnoser, env.store, http=listen, knowledge=watcher, faults=faults
+            )
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    finally:
+        await watcher.stop()
+    return EXIT_OK
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,7 +316,7 @@ async def _tour(diagnoser: Diagnoser, questions: Sequence[str], args: argparse.N
             _print_report(report, as_json=True, out=sys.stdout)
             continue
         for d in report.diagnoses:
-            print(f"{d.verdict:<22} {question:<34} {d.answer.title}")
+            print(f"{d.verdict:<28} {d.subject:<40} {d.answer.title}")
     if not args.json:
         print("\nSee one in full: whymail ask --demo ADDRESS   (add --json, --locale, --audience)")
     return EXIT_OK
@@ -298,15 +402,58 @@ def _knowledge(
         print(f"{len(knowledge.trees)} tree(s) OK, {examples} example(s) pass ({directory})")
         return EXIT_OK
     if args.knowledge_command == "graph":
-        from bot.trees.graph import mermaid
+        from bot.trees.graph import mermaid, mermaid_all
 
         directory = Path(args.knowledge) if args.knowledge else settings.knowledge
         knowledge = Knowledge.load(directory)
+        if args.tree == "all":
+            print(mermaid_all(knowledge.trees))
+            return EXIT_OK
         for tree in knowledge.trees:
             if tree.id == args.tree:
-                print(mermaid(tree))
+                print(mermaid(tree, knowledge.trees))
                 return EXIT_OK
         names = ", ".join(t.id for t in knowledge.trees)
         raise CliError(f"no tree {args.tree!r}; trees: {names}", EXIT_USAGE)
     parser.parse_args(["knowledge", "--help"])
     return EXIT_USAGE
+
+
+_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """`90d`, `12h`, `2w`, `30m` → a timedelta; argparse shows the message on a bad value."""
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in _AGE_UNITS or not number.isdigit() or int(number) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: write a number and a unit, e.g. 90d, 12h, 2w or 30m"
+        )
+    return timedelta(**{_AGE_UNITS[unit]: int(number)})
+
+
+def _store(args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser) -> int:
+    if args.store_command == "prune":
+        return asyncio.run(_prune(args.older_than, settings))
+    parser.parse_args(["store", "--help"])
+    return EXIT_USAGE
+
+
+async def _prune(older_than: timedelta, settings: Settings) -> int:
+    cutoff = datetime.now(UTC) - older_than
+    print(
+        f"pruning events older than {cutoff:%Y-%m-%d %H:%M} UTC ({older_than} ago)…",
+        file=sys.stderr,
+    )
+    started = time.monotonic()
+    store = await open_store(settings.store)
+    try:
+        removed = await store.prune(older_than)
+    finally:
+        await store.close()
+    print(
+        f"removed {removed} events older than {cutoff:%Y-%m-%d %H:%M} UTC "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+    return EXIT_OK

@@ -14,12 +14,20 @@ from typing import Any
 import yaml
 
 from bot.checks.dns import parse_nameservers
+from bot.checks.settings import ChecksConfig
+from bot.slack.settings import ENV_KEYS as _SLACK_ENV_KEYS
+from bot.slack.settings import FILE_KEYS as _SLACK_FILE_KEYS
+from bot.slack.settings import SlackConfigError, SlackSettings
+from bot.sources.espsettings import ENV_KEYS as _ESP_ENV_KEYS
+from bot.sources.espsettings import EspConfigError, EspSettings
 
 _ENV_KEYS = {
     "store": "WHYMAIL_STORE",
     "dns_nameservers": "WHYMAIL_DNS_NAMESERVERS",
     "dns_timeout": "WHYMAIL_DNS_TIMEOUT",
     "knowledge": "WHYMAIL_KNOWLEDGE",
+    **_ESP_ENV_KEYS,
+    **_SLACK_ENV_KEYS,
 }
 
 
@@ -39,6 +47,10 @@ class Settings:
     dns_timeout: float = 2.0
     knowledge: Path = field(default_factory=shipped_knowledge)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    esp: EspSettings = field(default_factory=EspSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    #: How we send (the `sending` block): what the DNS checks judge our own domain and IPs by.
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
 
     @property
     def dns_deadline(self) -> float:
@@ -59,7 +71,9 @@ class Settings:
 
     @classmethod
     def _from(cls, values: dict[str, Any]) -> Settings:
-        extra = {k: v for k, v in values.items() if k not in _ENV_KEYS}
+        extra = {
+            k: v for k, v in values.items() if k not in _ENV_KEYS and k not in _SLACK_FILE_KEYS
+        }
         try:
             timeout = float(values.get("dns_timeout", 2.0))
         except (TypeError, ValueError):
@@ -71,12 +85,28 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"WHYMAIL_DNS_NAMESERVERS: {exc}") from None
         knowledge = values.get("knowledge")
+        try:
+            esp = EspSettings.from_values(values)
+        except EspConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            slack = SlackSettings.from_values(values)
+        except SlackConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        knowledge_dir = Path(knowledge).expanduser() if knowledge else shipped_knowledge()
+        try:
+            checks = ChecksConfig.from_mapping(values, knowledge_dir)
+        except ValueError as exc:
+            raise ConfigError(f"WHYMAIL_CONFIG: {exc}") from None
         return cls(
             store=str(values["store"]) if values.get("store") else None,
             dns_nameservers=tuple(nameservers),
             dns_timeout=timeout,
             knowledge=Path(knowledge).expanduser() if knowledge else shipped_knowledge(),
             extra=extra,
+            esp=esp,
+            slack=slack,
+            checks=checks,
         )
 
 

@@ -11,15 +11,19 @@ import asyncio
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.bounces import classify
-from bot.checks import DNSClient, DomainFacts, check_recipient_domain
+from bot.checks import CheckRun, ChecksConfig, DNSClient, Findings, sender_domain
+from bot.metrics import DIAGNOSES, stage, timed
 from bot.model import DeliveryEvent, Diagnosis, Dispatch, EventType, Timeline
 from bot.query import InvalidAddress, Query, parse
 from bot.sources.store import Store
 from bot.timeline import focus, suppressed, timeline_facts
-from bot.trees import Escaper, Knowledge, render
+from bot.trees import Escaper, Knowledge, render, render_question
+
+if TYPE_CHECKING:
+    from bot.sources.esp import EspSources
 
 _CLASSIFIED = frozenset(
     {EventType.BOUNCED, EventType.DEFERRED, EventType.FAILED, EventType.REJECTED}
@@ -55,11 +59,15 @@ class Diagnoser:
         knowledge: Callable[[], Knowledge],
         *,
         dns_deadline: float = 4.5,
+        checks: ChecksConfig | None = None,
+        esp: EspSources | None = None,
     ) -> None:
         self._store = store
+        self._esp = esp
         self._dns = dns
         self._knowledge = knowledge
         self._dns_deadline = dns_deadline
+        self._checks = checks or ChecksConfig()
 
     async def ask(
         self,
@@ -81,22 +89,28 @@ class Diagnoser:
             return Report(query, ())
         subjects = await self._subjects(query, tenant)
         domains = {s.address.rpartition("@")[2] for s in subjects if s.address}
-        dns_task = asyncio.create_task(self._check_domains(domains))
+        # Recipient checks start now; the senders of the dispatches found join the same run.
+        checks = CheckRun(self._dns, self._checks, deadline=self._dns_deadline)
+        checks.recipients(domains)
         evidence = await asyncio.gather(*(self._evidence(s, tenant) for s in subjects))
-        domain_facts = await dns_task
+        senders = [_sender(timeline, self._checks) for timeline, _ in evidence]
+        checks.senders(senders)
+        findings = await self._check_domains(checks)
         knowledge = self._knowledge()
         chosen_locale = locale or query.locale_hint or "en"
         diagnoses = []
-        for subject, (timeline, facts) in zip(subjects, evidence, strict=True):
-            if subject.address:
-                domain = subject.address.rpartition("@")[2]
-                facts["domain"] = domain_facts[domain].as_facts()
+        for subject, sender, (timeline, facts) in zip(subjects, senders, evidence, strict=True):
+            domain = subject.address.rpartition("@")[2] if subject.address else None
+            facts.update(findings.facts_for(domain, sender))
             facts["query"] = {"kind": _kind(subject), "text": query.text}
             facts["answers"] = dict(answers or {})
-            result = knowledge.decide(facts)
-            answer = render(
-                result.leaf, facts, locale=chosen_locale, audience=audience, escape=escape
-            )
+            notes = tuple(facts.pop("_esp_notes", ()))
+            with stage("tree"):
+                result = knowledge.decide(facts)
+                answer = render(
+                    result.leaf, facts, locale=chosen_locale, audience=audience, escape=escape
+                )
+            DIAGNOSES.labels(result.leaf.verdict).inc()
             last = facts.get("event", {})
             diagnoses.append(
                 Diagnosis(
@@ -111,10 +125,15 @@ class Diagnoser:
                     reason=last.get("reason"),
                     hard=last.get("hard"),
                     timeline=timeline,
+                    notes=notes,
+                    question=render_question(result.question, locale=answer.locale, escape=escape)
+                    if result.question
+                    else None,
                 )
             )
         return Report(query, tuple(diagnoses))
 
+    @timed("store")
     async def _subjects(self, query: Query, tenant: str | None) -> list[Subject]:
         subjects: list[Subject] = [Subject(i.text, invalid=i) for i in query.invalid]
         subjects += [Subject(address, address=address) for address in query.addresses]
@@ -150,46 +169,62 @@ class Diagnoser:
             empty["dispatch"]["id"] = subject.missing_id
             return None, facts | empty
         address = subject.address
-        history_list, dispatches = await asyncio.gather(
-            self._store.events_for_recipient(address, tenant),
-            self._store.dispatches_for_recipient(address, tenant),
-        )
+        with stage("store"):
+            history_list, dispatches = await asyncio.gather(
+                self._store.events_for_recipient(address, tenant),
+                self._store.dispatches_for_recipient(address, tenant),
+            )
+        esp_notes: list[str] = []
+        esp_suppressed = False
+        if not history_list and self._esp is not None:
+            history_list, esp_notes, esp_suppressed = await self._from_esp(address, tenant)
         history = [_classified(e) for e in history_list]
         dispatch = subject.dispatch or (dispatches[0] if dispatches else None)
         timeline = focus(address, dispatch, history)
         facts = _address_facts(address, None) | timeline_facts(timeline, history, len(dispatches))
-        facts["address"]["suppressed"] = suppressed(history)
+        facts["address"]["suppressed"] = suppressed(history) or esp_suppressed
+        facts["_esp_notes"] = esp_notes
         if not facts["dispatch"]["found"]:
-            facts["address"]["suggestion"] = await self._near_miss(address)
+            facts["address"]["suggestion"] = await self._near_miss(address, tenant)
         return timeline, facts
 
-    async def _near_miss(self, address: str) -> str | None:
-        """A stored address one slip of the keyboard away from the one asked about."""
-        domain = address.rpartition("@")[2]
-        known = await self._store.known_recipients(domain)
-        close = difflib.get_close_matches(address, known, n=1, cutoff=0.85)
-        return close[0] if close else None
+    @timed("esp_api")
+    async def _from_esp(
+        self, address: str, tenant: str | None
+    ) -> tuple[list[DeliveryEvent], list[str], bool]:
+        """The ESPs' own records when the store has none (mail sent before the webhooks
+        existed); a provider that fails or is late becomes a note naming it, never an error.
+        A customer sees only events tagged with their tenant, and a suppression only then."""
+        assert self._esp is not None
+        found = await self._esp.lookup(address)
+        events = [e for e in found.events if tenant is None or e.tenant == tenant]
+        listed = bool(found.suppressions) and (tenant is None or bool(events))
+        return events, list(found.notes), listed
 
-    async def _check_domains(self, domains: set[str]) -> dict[str, DomainFacts]:
-        ordered = sorted(domains)
-        tasks = [asyncio.ensure_future(check_recipient_domain(self._dns, d)) for d in ordered]
-        if not tasks:
-            return {}
-        await asyncio.wait(tasks, timeout=self._dns_deadline)
-        results: dict[str, DomainFacts] = {}
-        for domain, task in zip(ordered, tasks, strict=True):
-            if task.done() and not task.cancelled() and task.exception() is None:
-                results[domain] = task.result()
-            else:
-                task.cancel()
-                results[domain] = DomainFacts(
-                    domain,
-                    None,
-                    None,
-                    inconclusive=True,
-                    cause=f"no answer within the {self._dns_deadline:g} s DNS deadline",
-                )
-        return results
+    @timed("store")
+    async def _near_miss(self, address: str, tenant: str | None) -> str | None:
+        """A stored address one slip of the keyboard away from the one asked about.
+
+        Only one the asker's tenant has sent to: a suggestion names a recipient, and a customer
+        must learn nothing about another tenant's recipients.
+        """
+        local, _, domain = address.rpartition("@")
+        known = {k.rpartition("@")[0]: k for k in await self._store.known_recipients(domain)}
+        # Compare the part before the @ only: the shared domain would make every address look
+        # alike.
+        for near in difflib.get_close_matches(local, list(known), n=3, cutoff=0.8):
+            candidate = known[near]
+            if tenant is None:
+                return candidate
+            if await self._store.dispatches_for_recipient(candidate, tenant, limit=1):
+                return candidate
+            if await self._store.events_for_recipient(candidate, tenant, limit=1):
+                return candidate
+        return None
+
+    @timed("dns")
+    async def _check_domains(self, checks: CheckRun) -> Findings:
+        return await checks.collect()
 
 
 def _classified(event: DeliveryEvent) -> DeliveryEvent:
@@ -220,6 +255,12 @@ def _address_facts(address: str | None, invalid: InvalidAddress | None) -> dict[
             "suggestion": None,
         }
     }
+
+
+def _sender(timeline: Timeline | None, checks: ChecksConfig) -> str | None:
+    """The domain our checks judge as the sender: the dispatch's From, else the configured one."""
+    dispatch = timeline.dispatch if timeline is not None else None
+    return sender_domain(dispatch.sender if dispatch is not None else None, checks)
 
 
 def _kind(subject: Subject) -> str:

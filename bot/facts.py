@@ -69,6 +69,24 @@ FACTS: dict[str, str] = {
     "reputation.listed": "a sending IP is listed on a configured blocklist",
     "reputation.listings": "which blocklists list which sending IPs",
     "reputation.inconclusive": "a blocklist could not be checked (error code, timeout)",
+    "domain.mx_unresolved": "MX hosts DNS says have no address (a dangling MX), best preference "
+    "first",
+    "domain.typo_candidate": "the closest popular domain even when the typed one receives mail; "
+    "domain.suggestion is only set when DNS says it cannot",
+    "sender.cause": "why DNS was inconclusive for the sender's domain",
+    "sender.exists": "false when the sending domain does not exist (NXDOMAIN): receivers "
+    "refuse mail from it",
+    "sender.spf.record": "the SPF record as published (untrusted text)",
+    "sender.spf.lookups": "how many DNS-querying terms the SPF record uses (the limit is 10)",
+    "sender.dkim.selectors": "the configured DKIM selectors that have a key",
+    "sender.dkim.domain": "the domain the DKIM key was looked for (the ESP's signing domain, or "
+    "the sender's)",
+    "sender.dmarc.record": "the DMARC record that applies (untrusted text)",
+    "sender.dmarc.domain": "where that DMARC record was found: the sender's domain or its "
+    "organisational domain",
+    "sender.dmarc.problem": "what is wrong with DMARC (several records, invalid policy), or empty",
+    "reputation.cause": "why a blocklist could not be checked",
+    "reputation.checked": "which sending IPs were looked up on which blocklists",
 }
 
 #: Replies to question nodes arrive as `answers.<question id>`; any id is allowed.

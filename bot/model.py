@@ -167,6 +167,8 @@ class Answer:
     steps: tuple[str, ...]
     locale: str
     audience: str
+    #: What the UI may offer as buttons for this audience (ids in bot/trees/model.py ACTIONS).
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,7 @@ class Diagnosis:
                 "steps": list(self.answer.steps),
                 "locale": self.answer.locale,
                 "audience": self.answer.audience,
+                "actions": list(self.answer.actions),
             },
             "timeline": [
                 {

@@ -11,7 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
+from bot.checks.address import InvalidAddress, check_address, normalise_address
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "MAX_SUBJECTS",
+    "InvalidAddress",
+    "Query",
+    "check_address",
+    "normalise_address",
+    "parse",
+]
 
 #: Queries are untrusted and unbounded; nothing a person asks needs more than this.
 MAX_QUERY_CHARS = 4000
@@ -50,12 +60,6 @@ _LOCALE_WORDS: dict[str, frozenset[str]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class InvalidAddress:
-    text: str
-    problem: str
-
-
-@dataclass(frozen=True, slots=True)
 class Query:
     text: str
     addresses: tuple[str, ...]
@@ -67,35 +71,6 @@ class Query:
     @property
     def empty(self) -> bool:
         return not (self.addresses or self.invalid or self.dispatch_ids)
-
-
-def normalise_address(address: str) -> str:
-    """Lower-case addr-spec with an ASCII (IDNA) domain: the form events are stored under."""
-    local, _, domain = address.rpartition("@")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        ascii_domain = domain
-    return f"{local}@{ascii_domain}".lower()
-
-
-def check_address(candidate: str) -> str | InvalidAddress:
-    """Validate syntax only; deliverability is our own DNS stage's job, with honest timeouts.
-
-    `test_environment` only admits the reserved `.test` names; our DNS stage still says whether
-    such a domain exists, so nothing invalid slips through as deliverable.
-    """
-    try:
-        result = validate_email(
-            candidate,
-            check_deliverability=False,
-            allow_quoted_local=False,
-            allow_domain_literal=False,
-            test_environment=True,
-        )
-    except EmailNotValidError as exc:
-        return InvalidAddress(candidate, str(exc))
-    return normalise_address(f"{result.local_part}@{result.ascii_domain}")
 
 
 def _unwrap_slack(text: str) -> str:

@@ -21,12 +21,14 @@ from tests.dnsfixtures import (
     localdns_server,
     slow_dns_server,
 )
+from tests.pgfixtures import pg_url
 
 __all__ = [
     "blackhole",
     "dns_server",
     "knot_server",
     "localdns_server",
+    "pg_url",
     "slow_dns_server",
 ]
 
@@ -34,10 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A fresh SQLite store in a file (WAL needs a real file, not :memory:)."""
-    s = await open_store(str(tmp_path / "store.sqlite3"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh store of each backend: SQLite in a file (WAL needs a real file, not :memory:),
+    PostgreSQL in a schema of its own (see tests/pgfixtures.py)."""
+    if request.param == "sqlite":
+        s = await open_store(str(tmp_path / "store.sqlite3"))
+    else:
+        s = await open_store(request.getfixturevalue("pg_url"))
     yield s
     await s.close()
 

@@ -17,36 +17,66 @@ DATA = Path(__file__).parent / "data" / "bounces"
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("550-5.1.1 The email account that you tried to reach does not exist. Please try "
-         "550-5.1.1 double-checking the recipient's email address - gsmtp", "userunknown"),
-        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
-         "userunknown"),
-        ("550 5.4.1 Recipient address rejected: Access denied. AS(201806281) "
-         "[DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]", "userunknown"),
-        ("452-4.2.2 The recipient's inbox is out of storage space. Please direct the recipient to "
-         "452 4.2.2 https://support.google.com/mail/?p=OverQuotaTemp - gsmtp", "mailboxfull"),
+        (
+            "550-5.1.1 The email account that you tried to reach does not exist. Please try "
+            "550-5.1.1 double-checking the recipient's email address - gsmtp",
+            "userunknown",
+        ),
+        (
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            "userunknown",
+        ),
+        (
+            "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) "
+            "[DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]",
+            "userunknown",
+        ),
+        (
+            "452-4.2.2 The recipient's inbox is out of storage space. Please direct the "
+            "recipient to 452 4.2.2 https://support.google.com/mail/?p=OverQuotaTemp - gsmtp",
+            "mailboxfull",
+        ),
         ("552 5.2.2 Quota exceeded (mailbox for user is full)", "mailboxfull"),
-        ("550 5.7.1 Service unavailable, Client host [203.0.113.9] blocked using "
-         "zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.9", "blocked"),
+        (
+            "550 5.7.1 Service unavailable, Client host [203.0.113.9] blocked using "
+            "zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.9",
+            "blocked",
+        ),
         ("550 5.7.606 Access denied, banned sending IP [203.0.113.9]", "blocked"),
-        ("550-5.7.26 Unauthenticated email from example.com is not accepted due to domain's "
-         "550-5.7.26 DMARC policy. - gsmtp", "authfailure"),
-        ("550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo "
-         "requires all senders to authenticate with either SPF or DKIM.", "authfailure"),
-        ("421 4.7.0 [TSS04] Messages from 203.0.113.9 temporarily deferred due to unexpected "
-         "volume or user complaints", "badreputation"),
-        ("550 5.7.25 The IP address sending this message does not have a PTR record setup",
-         "requireptr"),
+        (
+            "550-5.7.26 Unauthenticated email from example.com is not accepted due to domain's "
+            "550-5.7.26 DMARC policy. - gsmtp",
+            "authfailure",
+        ),
+        (
+            "550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo "
+            "requires all senders to authenticate with either SPF or DKIM.",
+            "authfailure",
+        ),
+        (
+            "421 4.7.0 [TSS04] Messages from 203.0.113.9 temporarily deferred due to unexpected "
+            "volume or user complaints",
+            "badreputation",
+        ),
+        (
+            "550 5.7.25 The IP address sending this message does not have a PTR record setup",
+            "requireptr",
+        ),
         ("552 5.3.4 Message size exceeds fixed limit", "mesgtoobig"),
         ("550 5.2.1 The email account that you tried to reach is disabled.", "suspend"),
         ("554 5.7.1 Message rejected as spam by Content Filtering.", "spamdetected"),
         ("550 5.7.1 Unable to relay for someone@example.org", "norelaying"),
-        ("Host or domain name not found. Name service error for name=exmaple.cm type=A: "
-         "Host not found", "hostunknown"),
+        (
+            "Host or domain name not found. Name service error for name=exmaple.cm type=A: "
+            "Host not found",
+            "hostunknown",
+        ),
         ("connect to mx.example.net[203.0.113.5]:25: Connection timed out", "expired"),
         ("421 4.7.0 Too many concurrent SMTP connections from this IP address", "toomanyconn"),
-        ("550 5.7.1 Messages with multiple addresses in From: header are not accepted.",
-         "notcompliantrfc"),
+        (
+            "550 5.7.1 Messages with multiple addresses in From: header are not accepted.",
+            "notcompliantrfc",
+        ),
         ("554 5.7.0 Reject, id=123 - Virus found: Eicar-Test-Signature", "virusdetected"),
         ("Je suis absent du bureau. I am out of the office until Monday.", "vacation"),
         ("250 2.0.0 OK  1700000000 x1si123 - gsmtp", "delivered"),
@@ -85,8 +115,10 @@ def test_phase_turns_user_unknown_after_data_into_filtered() -> None:
 
 
 def test_mx_host_selects_provider_rules() -> None:
-    got = classify("550 5.4.1 Recipient address rejected: Access denied",
-                   mx_host="example-com.mail.protection.outlook.com")
+    got = classify(
+        "550 5.4.1 Recipient address rejected: Access denied",
+        mx_host="example-com.mail.protection.outlook.com",
+    )
     assert got == Classification("userunknown", True)
 
 
@@ -135,8 +167,19 @@ def test_long_line_is_cut_not_scanned_whole() -> None:
 
 
 def test_every_reason_has_a_verdict() -> None:
-    for reason in ("userunknown", "hostunknown", "mailboxfull", "mesgtoobig", "exceedlimit",
-                   "blocked", "spamdetected", "authfailure", "expired", "undefined", "suspend"):
+    for reason in (
+        "userunknown",
+        "hostunknown",
+        "mailboxfull",
+        "mesgtoobig",
+        "exceedlimit",
+        "blocked",
+        "spamdetected",
+        "authfailure",
+        "expired",
+        "undefined",
+        "suspend",
+    ):
         assert reason in REASON_VERDICTS
     assert REASON_VERDICTS["authfailure"] == "sender_auth_failed"
     assert REASON_VERDICTS["undefined"] == "unknown"
@@ -148,13 +191,17 @@ def test_classify_jsonl_adds_fields_and_reports_bad_lines() -> None:
         "not json\n"
         "\n"
         '{"diagnostic": "452 4.2.2 Mailbox full", "status": "4.2.2", "smtp_code": 452}\n'
-        '[1, 2]\n'
+        "[1, 2]\n"
     )
     out, err = io.StringIO(), io.StringIO()
     assert classify_jsonl(src, out, err) == 1
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert rows[0] == {"diagnostic": "550 5.1.1 User unknown", "id": 7,
-                       "reason": "userunknown", "hard": True}
+    assert rows[0] == {
+        "diagnostic": "550 5.1.1 User unknown",
+        "id": 7,
+        "reason": "userunknown",
+        "hard": True,
+    }
     assert rows[1]["reason"] == "mailboxfull"
     assert rows[1]["hard"] is False
     assert "line 2" in err.getvalue()
@@ -166,3 +213,66 @@ def test_classify_jsonl_all_good_returns_zero() -> None:
     assert classify_jsonl(io.StringIO('{"diagnostic": null}\n'), out, err) == 0
     assert json.loads(out.getvalue())["reason"] == "undefined"
     assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # a resolver's TRY_AGAIN and Google's own failed MX lookup are network errors ...
+        ("Name service error for domain example.com: Host not found, try again", "networkerror"),
+        ("DNS Error: 80335577 DNS type 'mx' lookup of example.jp responded with code NXDOMAIN "
+         "Domain name not found: example.jp", "networkerror"),
+        # ... while a plain NXDOMAIN and a null MX stay what they are
+        ("Host or domain name not found. Name service error for name=example.cm type=A: Host "
+         "not found", "hostunknown"),
+        ("DNS Error: 24275403 DNS type 'mx' lookup of example.org responded with code NOERROR "
+         "The domain example.org doesn't receive email according to the administrator: returned "
+         "Null MX", "notaccept"),
+        # qmail's "queue too long" suffix does not hide the deferral's own reason
+        ("Unable to contact LDAP server. (#4.4.3)I'm not going to try again; this message has "
+         "been in the queue too long.", "systemerror"),
+        ("I'm not going to try again; this message has been in the queue too long.", "expired"),
+        # Postfix's "delivery temporarily suspended" is about the queue, not an account
+        ("delivery temporarily suspended: host mx.example.net[192.0.2.7] refused to talk to me: "
+         "421 Service not available", "blocked"),
+        ("550-REJECTED - Blacklisted URL in message. (example.com) in [black]. 550-See "
+         "http://lookup.uribl.com. - Blacklisted Link", "spamdetected"),
+        # the last line of a multi-line reply repeats its prefix mid-sentence
+        ("550-5.7.1 [192.0.2.9 13] Messages with multiple 550 5.7.1 addresses in From: header "
+         "are not accepted.", "notcompliantrfc"),
+        ("User  not listed in public Name & Address Book", "userunknown"),
+        ("501 <a@example.jp>... no access from mail server [192.0.2.55] which is an open relay.",
+         "blocked"),
+        ("550 Insecure Mail Relay", "norelaying"),
+        ("500 Remote server does not support TLS (state 6).", "failedstarttls"),
+        ("550 5.7.650 The mail server [192.0.2.9] has been temporarily rate limited due to IP "
+         "reputation.", "badreputation"),
+        ("550 5.7.606 Access denied, banned sending IP [192.0.2.9]. To request removal from this "
+         "list please visit https://sender.office.com/", "blocked"),
+    ],
+)
+def test_formats_that_look_like_a_neighbouring_reason(text: str, reason: str) -> None:
+    assert classify(text).reason == reason
+
+
+def test_without_a_phase_user_unknown_stays_user_unknown() -> None:
+    # An ESP's diagnostic almost always answers RCPT TO: no phase is not "after DATA".
+    assert classify("550 Unknown user who@example.net").reason == "userunknown"
+    assert classify("550 5.2.1 <who@example.jp>... User Unknown").hard is True
+
+
+def test_null_mx_is_hard_unless_temporary() -> None:
+    assert classify("556 5.1.10 Recipient address has null MX").hard is True
+    assert classify("No MX found for domain", status="4.4.4").hard is False
+
+
+def test_provider_host_selects_outlook_wording() -> None:
+    text = "550 Requested action not taken: mailbox unavailable (-0000000022:2222:-0000000022)"
+    assert classify(text, mx_host="bay004-mc1f22.hotmail.com").reason == "userunknown"
+
+
+def test_a_transcript_2xx_is_not_a_delivery() -> None:
+    text = "Out: 250 2.1.5 Ok In: DATA Out: 354 End data Out: 451 4.3.0 Error: queue file write"
+    got = classify(text)
+    assert got.reason == "systemerror"
+    assert got.hard is False

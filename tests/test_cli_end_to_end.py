@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -59,7 +60,7 @@ def test_hard_bounce_is_classified_and_case_insensitive(loaded: Whymail) -> None
     assert answer["reason"] == "userunknown"
     assert answer["hard"] is True
     assert answer["dispatch_id"] == "t-1"
-    assert answer["answer"]["locale"] == "en"
+    assert answer["answer"]["locale"] == "nb"
 
 
 def test_dispatch_id_answers_for_each_recipient(loaded: Whymail) -> None:
@@ -189,6 +190,7 @@ def test_demo_shows_every_kind_of_answer(whymail: Whymail) -> None:
         "mailbox_full",
         "delivered_check_spam",
         "domain_not_found",
+        "typo_domain",
         "no_mail_server",
         "spam_complaint",
         "suppressed",
@@ -205,3 +207,11 @@ def test_help_teaches(whymail: Whymail) -> None:
     assert "whymail ask --demo" in result.stdout
     ask_help = whymail("ask", "--help")
     assert "WHYMAIL_DNS_NAMESERVERS" in ask_help.stdout
+
+
+def test_near_miss_suggestions_stay_within_the_tenant(loaded: Whymail) -> None:
+    (own,) = ask(loaded, "--tenant", "other", "erikk@firma.mailtest.test")
+    (foreign,) = ask(loaded, "--tenant", "acme", "erikk@firma.mailtest.test")
+    assert own["facts"]["address"]["suggestion"] == "erik@firma.mailtest.test"
+    assert foreign["facts"]["address"]["suggestion"] is None
+    assert "erik@" not in json.dumps(foreign["answer"])

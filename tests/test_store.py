@@ -1,12 +1,19 @@
-"""The store contract. Every backend must pass these (the PostgreSQL backend joins later)."""
+"""The store contract. Every backend passes the very same tests: the `store` fixture runs each
+test on SQLite and on PostgreSQL (tests/pgfixtures.py); PostgreSQL-only behaviour (several
+instances on one database, month partitions) is tested at the end."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from bot.model import DeliveryEvent, Dispatch, DispatchState, EventType, Recipient, Role
-from bot.sources.store import Store, open_store
+from bot.sources.store import Store, StoreError, open_store
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -99,8 +106,17 @@ async def test_newest_dispatch_first(store: Store) -> None:
     assert [d.id for d in await store.dispatches_for_recipient("a@b.no")] == ["d2", "d1", "d0"]
 
 
-async def test_reopening_keeps_data_and_migrates_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "s.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store lives, for tests that open it more than once."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.sqlite3")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+async def test_reopening_keeps_data_and_migrates_once(store_url: str) -> None:
+    path = store_url
     first = await open_store(path)
     await first.add_events([event(1)])
     await first.close()
@@ -114,3 +130,204 @@ async def test_known_recipients_at_a_domain(store: Store) -> None:
         [event(1), event(2, recipient="kari@firma.no"), event(3, recipient="x@y.no")]
     )
     assert sorted(await store.known_recipients("firma.no")) == ["kari@firma.no", "ola@firma.no"]
+
+
+async def test_newest_events_returned_oldest_first(store: Store) -> None:
+    await store.add_events([event(n) for n in range(10)])
+    events = await store.events_for_recipient("ola@firma.no", limit=3)
+    assert [e.message_id for e in events] == ["m7", "m8", "m9"]
+
+
+async def test_duplicates_within_one_batch_keep_the_first(store: Store) -> None:
+    first = event(1, dedupe_key="k", diagnostic="first")
+    second = event(1, dedupe_key="k", diagnostic="second")
+    assert await store.add_events([first, second, event(2)]) == 2
+    [stored] = await store.events_for_message("m1")
+    assert stored.diagnostic == "first"
+
+
+async def test_every_field_round_trips(store: Store) -> None:
+    original = event(
+        1,
+        recipient="Ola@Firma.NO",
+        event_type=EventType.BOUNCED,
+        reject_reason="bounced",
+        smtp_code=550,
+        enhanced_status="5.1.1",
+        diagnostic="550 5.1.1 <ola@firma.no>: unknown \u00e6\u00f8\u00e5",
+        mx_host="mx.firma.no",
+        reason="userunknown",
+        hard=True,
+        suppressed=True,
+        dedupe_key="postmark:Bounce:42",
+        raw={"RecordType": "Bounce", "ID": 42, "nested": {"list": [1, "two", None]}},
+    )
+    await store.add_events([original])
+    [stored] = await store.events_for_dispatch("d1")
+    assert stored == replace(original, recipient="ola@firma.no")
+    assert stored.timestamp.utcoffset() == timedelta(0)
+
+
+async def test_big_batches_count_only_new_events(store: Store) -> None:
+    batch = [event(n, recipient=f"r{n % 50}@firma.no", message_id=f"m{n}") for n in range(3000)]
+    assert await store.add_events(batch[:1000]) == 1000
+    assert await store.add_events(batch) == 2000
+    assert len(await store.events_for_recipient("r7@firma.no")) == 60
+
+
+async def test_events_across_months_and_years_stay_in_order(store: Store) -> None:
+    # On PostgreSQL these land in four monthly partitions; lookups must not notice.
+    times = [
+        datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, tzinfo=UTC),
+        datetime(2026, 2, 28, 12, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+    ]
+    await store.add_events(
+        [event(n, timestamp=t, message_id=f"x{n}") for n, t in reversed(list(enumerate(times)))]
+    )
+    events = await store.events_for_recipient("ola@firma.no")
+    assert [e.timestamp for e in events] == times
+    assert [e.timestamp for e in await store.events_for_dispatch("d1")] == times
+    assert [e.timestamp for e in await store.events_for_recipient("ola@firma.no", limit=2)] == (
+        times[2:]
+    )
+
+
+async def test_tenant_filters_on_dispatch_lookups(store: Store) -> None:
+    await store.put_dispatches(
+        [
+            Dispatch(id="a1", tenant="acme", recipients=(Recipient("x@y.no"),), created_at=T0),
+            Dispatch(id="o1", tenant="other", recipients=(Recipient("x@y.no"),), created_at=T0),
+        ]
+    )
+    assert [d.id for d in await store.dispatches_for_recipient("x@y.no", tenant="acme")] == ["a1"]
+    assert len(await store.dispatches_for_recipient("x@y.no")) == 2
+    assert len(await store.dispatches_for_recipient("x@y.no", limit=1)) == 1
+
+
+async def test_known_recipients_include_dispatch_recipients(store: Store) -> None:
+    await store.put_dispatches(
+        [Dispatch(id="d9", tenant="acme", recipients=(Recipient("Kari@Firma.no"),))]
+    )
+    await store.add_events([event(1)])
+    assert sorted(await store.known_recipients("FIRMA.NO")) == ["kari@firma.no", "ola@firma.no"]
+    assert len(await store.known_recipients("firma.no", limit=1)) == 1
+
+
+# PostgreSQL only: several instances on one database.
+
+
+async def test_instances_starting_together_migrate_once(pg_url: str) -> None:
+    stores = await asyncio.gather(*(open_store(pg_url) for _ in range(4)))
+    try:
+        await stores[0].add_events([event(1)])
+        assert len(await stores[3].events_for_recipient("ola@firma.no")) == 1
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    conn = await asyncpg.connect(pg_url)
+    try:
+        versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+    finally:
+        await conn.close()
+    assert versions == sorted(set(versions))
+    assert versions[0] == 1
+
+
+async def test_concurrent_instances_store_each_event_once(pg_url: str) -> None:
+    a, b = await open_store(pg_url), await open_store(pg_url)
+    try:
+        # Overlapping batches, new months included, from two instances at once.
+        batch = [
+            event(n * 60 * 24 * 7, recipient=f"r{n % 7}@firma.no", message_id=f"m{n}")
+            for n in range(200)
+        ]
+        counts = await asyncio.gather(
+            *((a if n % 2 else b).add_events(batch[n * 10 : n * 10 + 60]) for n in range(20))
+        )
+        assert sum(counts) == 200
+        total = sum(
+            [len(await a.events_for_recipient(f"r{n}@firma.no", limit=1000)) for n in range(7)]
+        )
+        assert total == 200
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_events_are_partitioned_by_month(pg_url: str) -> None:
+    s = await open_store(pg_url)
+    try:
+        await s.add_events(
+            [event(0), event(0, timestamp=datetime(2026, 3, 5, tzinfo=UTC), message_id="x")]
+        )
+    finally:
+        await s.close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, (SELECT count(*) FROM events e WHERE e.tableoid = c.oid) "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'events'::regclass ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    assert [(r[0], r[1]) for r in rows] == [("events_p202603", 1), ("events_p202611", 1)]
+
+
+async def test_an_unreachable_server_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store"):
+        await open_store("postgresql://postgres@127.0.0.1:1/test")
+
+
+async def test_small_shared_values_for_every_instance(pg_url: str) -> None:
+    from bot.slack.state import KeyValueStore, prefs_for
+
+    a, b = await open_store(pg_url), await open_store(pg_url)
+    try:
+        assert isinstance(a, KeyValueStore)
+        await prefs_for(a).set_locale("U1", "nb")
+        assert await prefs_for(b).locale("U1") == "nb"
+        await prefs_for(b).set_locale("U1", "pt-BR")
+        assert await prefs_for(a).locale("U1") == "pt-BR"
+        assert await prefs_for(a).locale("U2") is None
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_overlapping_dispatch_lookups_each_get_dispatches(store: Store) -> None:
+    for n in range(5):
+        await store.put_dispatches(
+            [
+                Dispatch(
+                    id=f"o{n}",
+                    tenant="acme",
+                    recipients=(Recipient(f"r{n}@firma.no"),),
+                    created_at=T0 + timedelta(minutes=n),
+                )
+            ]
+        )
+    found = await asyncio.gather(
+        *(store.dispatches_for_recipient(f"r{n % 5}@firma.no") for n in range(200))
+    )
+    assert [d[0].id for d in found] == [f"o{n % 5}" for n in range(200)]
+
+
+async def test_an_address_in_two_roles_counts_as_one_dispatch(store: Store) -> None:
+    both = (Recipient("x@y.no"), Recipient("x@y.no", Role.CC))
+    await store.put_dispatches(
+        [
+            Dispatch(id=f"d{n}", tenant="acme", recipients=both, created_at=T0 + timedelta(n))
+            for n in range(5)
+        ]
+        + [Dispatch(id="undated", tenant="acme", recipients=both)]
+    )
+    assert [d.id for d in await store.dispatches_for_recipient("x@y.no", limit=3)] == [
+        "d4",
+        "d3",
+        "d2",
+    ]
+    found = await store.dispatches_for_recipient("x@y.no")
+    assert [d.id for d in found] == ["d4", "d3", "d2", "d1", "d0", "undated"]
+    assert [r.role for r in found[0].recipients] == [Role.TO, Role.CC]

@@ -26,48 +26,73 @@ class Classification:
     hard: bool | None
 
 
-_STRONG: Final = Gate(_rules.TEXT_RULES)
-_WEAK: Final = Gate(_rules.WEAK_RULES)
-_PHASE_GATE: Final = Gate(_rules.PHASE_PATTERNS)
+_STRONG: Final = Gate(_rules.TEXT_RULES, _rules.PRIORITY)
+_WEAK: Final = Gate(_rules.WEAK_RULES, _rules.PRIORITY)
+_OVERRIDES: Final = Gate(_rules.OVERRIDES, _rules.PRIORITY)
+_PHASE_GATE: Final = Gate(_rules.PHASE_PATTERNS, _rules.PHASE_ORDER)
 _RANK: Final[dict[str, int]] = {r: i for i, r in enumerate(_rules.PRIORITY)}
 _PROVIDERS: Final = tuple(
-    (re.compile(host), markers, Gate(rules)) for host, markers, rules in _rules.PROVIDERS.values()
+    (re.compile(host), markers, Gate(rules, _rules.PRIORITY))
+    for host, markers, rules in _rules.PROVIDERS.values()
 )
 
-_MARKERS: Final = tuple((marker, gate) for _host, markers, gate in _PROVIDERS for marker in markers)
+_MARKER_GATES: Final = {marker: gate for _host, markers, gate in _PROVIDERS for marker in markers}
+_MARKERS: Final = re.compile("|".join(re.escape(m) for m in _MARKER_GATES))
 _STATUS_RE: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
-_CODE_RE: Final = re.compile(r"(?<![\d.:#\-\w])([245]\d\d)(?=[ \-:;,)\]]|$)")
+_CODE_RE: Final = re.compile(r"(?:(?<![\d.:#\-\w])|(?<= :))([245]\d\d)(?=[ \-:;,)\]]|$)")
 _CONTINUATION: Final = re.compile(r"(?<![\w.])[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s+)?")
+_REPLY_HEAD: Final = re.compile(r"\s*([245]\d\d)-([245]\.\d{1,3}\.\d{1,3})\s")
 _PLACEHOLDER: Final = re.compile(r"[45]\.0\.9\d\d")
+_NO_WORDS: Final[set[str]] = set()
 
 
 def normalise(text: str) -> str:
     """Fold case, line wraps and SMTP continuation prefixes so one phrasing covers them all."""
     text = text[:MAX_SCAN].lower()
+    head = _REPLY_HEAD.match(text)
     if "-" in text:
         text = _CONTINUATION.sub(" ", text)
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    if head is not None:
+        # the last line of a multi-line reply ("550-5.7.1 ..." lines, then "550 5.7.1 ...")
+        # repeats the prefix mid-sentence
+        token = f"{head.group(1)} {head.group(2)} "
+        if text.startswith(token):
+            text = token + text[len(token) :].replace(" " + token, " ")
+        else:
+            text = text.replace(" " + token, " ")
+    return text
 
 
 def find_status(text: str) -> str | None:
-    """First RFC 3463 status in the text, which is the remote server's own when present."""
-    m = _STATUS_RE.search(text)
-    return f"{m.group(1)}.{m.group(2)}.{m.group(3)}" if m else None
+    """First failure status (4.x.x, 5.x.x) in the text, else the first success status.
+
+    Transcripts quote the successful replies that preceded the failing one ("250 2.1.5 Ok").
+    """
+    first: str | None = None
+    for m in _STATUS_RE.finditer(text):
+        if m.group(1) != "2":
+            return f"{m.group(1)}.{m.group(2)}.{m.group(3)}"
+        if first is None:
+            first = f"2.{m.group(2)}.{m.group(3)}"
+    return first
 
 
 def find_code(text: str) -> int | None:
-    """First SMTP reply code in the text."""
-    m = _CODE_RE.search(text)
-    return int(m.group(1)) if m else None
+    """First failure reply code (4xx, 5xx) in the text, else the first success code."""
+    first: int | None = None
+    for m in _CODE_RE.finditer(text):
+        code = int(m.group(1))
+        if code >= 400:
+            return code
+        if first is None:
+            first = code
+    return first
 
 
 def find_phase(norm: str, tokens: set[str] | None = None) -> str | None:
     """The SMTP command the rejection answered, when the text says so."""
-    found = _PHASE_GATE.matches(norm, words(norm) if tokens is None else tokens)
-    for name in _rules.PHASE_ORDER:
-        if name in found:
-            return name
-    return None
+    return _PHASE_GATE.best(norm, words(norm) if tokens is None else tokens)
 
 
 def _best(found: set[str]) -> str | None:
@@ -96,10 +121,8 @@ def _provider(mx_host: str | None, norm: str) -> Gate | None:
         for host_rx, _markers, rules in _PROVIDERS:
             if host_rx.search(host):
                 return rules
-    for marker, rules in _MARKERS:
-        if marker in norm:
-            return rules
-    return None
+    m = _MARKERS.search(norm)
+    return _MARKER_GATES[m.group(0)] if m else None
 
 
 def _strong_status(status: str | None) -> str | None:
@@ -119,7 +142,7 @@ def failure_class(status: str | None, smtp_code: int | None) -> str | None:
     return None
 
 
-def is_hard(reason: str, cls: str | None, norm: str = "") -> bool | None:
+def is_hard(reason: str, cls: str | None) -> bool | None:
     """Sisimai's rule: only a wrong address is hard; a null MX is hard unless it is temporary."""
     if reason in _rules.NON_FAILURES:
         return None
@@ -138,9 +161,40 @@ def classify(
     mx_host: str | None = None,
     phase: str | None = None,
 ) -> Classification:
-    """Classify one remote reply; never raises, whatever the remote server sent."""
+    """Classify one remote reply; never raises, whatever the remote server sent.
+
+    A missing `phase` means "not known": an ESP's diagnostic almost always answers RCPT TO, so
+    "user unknown" stays userunknown unless the phase says the message body had been sent.
+    """
+    return classify_reported(
+        diagnostic, status=status, smtp_code=smtp_code, mx_host=mx_host, phase=phase
+    )
+
+
+def classify_reported(
+    diagnostic: str | None,
+    *,
+    status: str | None = None,
+    smtp_code: int | None = None,
+    mx_host: str | None = None,
+    phase: str | None = None,
+    in_bounce: bool = False,
+    norm: str | None = None,
+    relayed: bool = False,
+) -> Classification:
+    """`classify`, plus what a bounce email's layout tells about the SMTP dialogue.
+
+    With `in_bounce`, the reply comes from a bounce whose transcript was read for the SMTP
+    command: when it names none, a remote server's "550 User unknown" without an address status
+    (`ADDRESS_STATUSES`) is the recipient's filter speaking, as Sisimai reads it (filtered,
+    soft); only a refusal at RCPT TO, an address status, a provider's own wording, or the
+    reporting MTA's own lookup (no reply code) says the mailbox is gone; `relayed` marks text
+    the bounce's layout shows to be a remote reply even without its code. `norm` lets a caller
+    that already normalised the text skip doing it again.
+    """
     text = diagnostic if isinstance(diagnostic, str) else ""
-    norm = normalise(text) if text else ""
+    if norm is None:
+        norm = normalise(text) if text else ""
     status = status.strip() if isinstance(status, str) and status.strip() else None
     text_status = find_status(norm) if norm else None
     if status is None or (status.endswith(".0.0") and text_status):
@@ -150,37 +204,47 @@ def classify(
     cls = failure_class(status, smtp_code)
 
     reason: str | None = None
-    tokens = words(norm) if norm else set()
+    by_provider = False
+    tokens = words(norm) if norm else _NO_WORDS
     if norm:
         provider = _provider(mx_host, norm)
         if provider is not None:
-            reason = _best(provider.matches(norm, tokens))
+            reason = provider.best(norm, tokens)
+            by_provider = reason is not None
         if reason is None:
-            found = _STRONG.matches(norm, tokens)
-            for st in (status, text_status):
-                strong = _strong_status(st)
-                if strong:
-                    found.add(strong)
-            reason = _best(found)
+            reason = _OVERRIDES.best(norm, tokens)
+        if reason is None:
+            # A specific status counts as much as a phrase: only a higher-priority phrase beats it.
+            coded = _best({r for r in (_strong_status(status), _strong_status(text_status)) if r})
+            below = _RANK.get(coded, len(_RANK)) if coded is not None else None
+            reason = _STRONG.best(norm, tokens, below) or coded
     if reason is None:
         reason = _status_reason(status)
-    if reason is None and norm:
-        reason = _best(_WEAK.matches(norm, tokens))
-    if reason is None and cls == "2":
+    if reason is None and cls == "2" and (not in_bounce or (status or "").startswith("2.")):
+        # In a bounce's prose a bare "250" or "222" is a transcript line or a byte count.
         reason = "delivered"
 
-    phase = (phase or "").lower() or (find_phase(norm, tokens) if norm else None)
+    phase = (phase or "").lower() or None
+    if phase is None and norm and (reason is None or reason == "userunknown"):
+        phase = find_phase(norm, tokens)
     if reason is None:
         if phase == "connect" and cls in ("4", "5"):
             reason = "blocked"
         elif phase == "mail" and cls in ("4", "5"):
             reason = "rejected"
-    if reason == "userunknown" and phase == "data" and _strong_status(status) != "userunknown":
-        # "user unknown" only after the message body was sent is the recipient's own filter
-        # speaking (the mailbox exists, it refused this message); a 5.1.1 still means no user.
-        reason = "filtered"
+    if reason is None and norm:
+        reason = _WEAK.best(norm, tokens)
+    if reason == "userunknown" and not by_provider and _strong_status(status) != "userunknown":
+        address_status = status is not None and status.partition(".")[2] in _rules.ADDRESS_STATUSES
+        # Only a remote server's reply (it has a reply code) can be a filter's; a reporting MTA
+        # that says "unknown user" in its own words looked the mailbox up itself.
+        remote = relayed or smtp_code is not None
+        if phase == "data" or (in_bounce and phase is None and remote and not address_status):
+            # "user unknown" only after the message body was sent is the recipient's own filter
+            # speaking (the mailbox exists, it refused this message); a 5.1.1 still means no user.
+            reason = "filtered"
     if reason is None:
         if not norm and cls is None:
             return Classification("undefined", None)
         reason = "undefined"
-    return Classification(reason, is_hard(reason, cls, norm))
+    return Classification(reason, is_hard(reason, cls))

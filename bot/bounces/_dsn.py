@@ -2,8 +2,14 @@
 
 RFC 3464 delivery-status parts are trusted first. Bounces without one (qmail, old Exim,
 Exchange, Gmail's plain-text notices, carriers) are read from the human-readable part: it is cut
-where the returned original begins, then split into one block per recipient address.
-Amazon SES notifications (JSON in the body) and ARF complaints are read too.
+where the returned original begins, then split into one block per recipient address (Sendmail
+transcripts per recipient dialogue). Amazon SES notifications (JSON in the body, also when a
+relay folded its lines) and ARF complaints (one row per reported recipient) are read too.
+
+The SMTP phase comes from each recipient's own part of the text, and it matters: a bare "550
+User unknown" that the transcript does not place at RCPT TO is read as the recipient's filter,
+as Sisimai does. Broken structure is repaired rather than given up on: a multipart whose
+declared boundary is wrong, a bounce forwarded inside another bounce.
 
 Everything is bounded: the email is truncated before parsing, parts and text are capped, so a
 hostile or broken message costs a few milliseconds and yields no rows rather than an error.
@@ -16,18 +22,26 @@ import email.errors
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from email.policy import compat32
 from typing import Any, Final
 
-from bot.bounces._classify import classify, find_code, find_phase, find_status, normalise
+from bot.bounces._classify import (
+    classify,
+    classify_reported,
+    find_code,
+    find_phase,
+    find_status,
+    normalise,
+)
 
 MAX_BYTES: Final = 512 * 1024
 MAX_PARTS: Final = 64
 MAX_TEXT: Final = 32 * 1024
 MAX_DIAGNOSTIC: Final = 1000
 MAX_RECIPIENTS: Final = 200
+MAX_NESTING: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +62,9 @@ _ADDR: Final = re.compile(
     r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}", re.ASCII
 )
 _ENCODED_ADDR: Final = re.compile(r"=\?[^?]+\?[bq]\?[^?]+\?=@[\w-]+(?:\.[\w-]+)+", re.I)
+# Where the bounce's own words end and the returned original (or its headers) begins.
 _ORIGINAL_MARKERS: Final = re.compile(
-    r"^.*(?:"
+    r"(?:"
     r"-{2,} ?(?:original message|this is a copy of|below this line is a copy|forwarded message)"
     r"|below is a copy of the original|included is a copy of the message header"
     r"|^original message follows|^-+ ?original message ?-+|^--- ?below this line"
@@ -57,8 +72,13 @@ _ORIGINAL_MARKERS: Final = re.compile(
     r"|the original message (?:was|is) (?:attached|included|follows|below)"
     r"|^\s*-+ ?the header of the original message"
     r"|^\s*-+ ?undelivered message"
-    r").*$",
+    r"|^\s*-+ ?(?:returned|unsent) message(?: follows)? ?-*\s*$"
+    r")",
     re.I | re.M,
+)
+_MARKER_WORDS: Final = (
+    "original", "copy", "forwarded message", "below this line", "rfc822", "return-path",
+    "received: from", "undelivered message", "returned message", "unsent message",
 )
 _NOT_RECIPIENT: Final = re.compile(
     r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|noreply|no-reply|root|daemon)@", re.I
@@ -73,12 +93,23 @@ _AUTO_SUBJECT: Final = re.compile(
 )
 _BOUNCE_SUBJECT: Final = re.compile(
     r"undeliver|deliver(?:y|ed)|returned|failure|failed|non[- ]?remis|bounce|rejected"
-    r"|mail system error|notification|not delivered|warning",
+    r"|mail system error|notification|not delivered|warning|\berror\b",
     re.I,
 )
 _HUMAN_HOST: Final = re.compile(
     r"(?:host|remote-mta:?|talking to|server)\s+\[?([a-z0-9-]+(?:\.[a-z0-9-]+)+)\]?", re.I
 )
+# A bounce quoted inside another message's text: an mbox separator or an empty Return-Path.
+_EMBEDDED_BOUNCE: Final = re.compile(r"^(?:From (?:MAILER-DAEMON|postmaster)\b|Return-Path: <>)",
+                                     re.I | re.M)
+# Sendmail splits lines longer than SMTP allows with "!" + newline + space; JSON bodies relayed
+# through it (SNS notifications) must be joined again before parsing.
+_SENDMAIL_FOLD: Final = re.compile(r"!\r?\n ")
+_X_UNIX: Final = re.compile(r"x-unix\s*;\s*\D", re.I)
+_LOCAL_PROGRAM_REASONS: Final = frozenset({"userunknown", "filtered", "undefined", "onhold"})
+_HEADER_LINE: Final = re.compile(r"^[\w-]{1,76}:[ \t]")
+_BOUNDARY_LINE: Final = re.compile(r"^--([^\s]{1,200})\s*$", re.M)
+_FAILURE_REASONS_SKIP: Final = frozenset({"undefined", "onhold"})
 
 
 def _decode(part: Message) -> str:
@@ -93,14 +124,35 @@ def _decode(part: Message) -> str:
     return raw[:MAX_TEXT] if isinstance(raw, str) else ""
 
 
+def _repaired(part: Message) -> Message | None:
+    """A multipart whose declared boundary never occurs, re-read with the one its body uses.
+
+    Relays that rewrap headers (or editors that break a folded Content-Type line) leave the
+    boundary parameter wrong or missing; the body's own "--boundary" lines are the truth.
+    """
+    raw = part.get_payload()
+    if not isinstance(raw, str):
+        return None
+    m = _BOUNDARY_LINE.search(raw[:MAX_TEXT])
+    if m is None or m.group(1) == part.get_boundary():
+        return None
+    boundary = m.group(1)
+    if boundary.endswith("--"):
+        boundary = boundary[:-2]
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
+    fixed = email.message_from_string(head + raw[:MAX_BYTES], policy=compat32)
+    return fixed if fixed.is_multipart() else None
+
+
 class _Walk:
     """What a walk over the bounce's MIME tree found, stopping at the returned original."""
 
     def __init__(self) -> None:
         self.dsn: list[dict[str, str]] = []
         self.texts: list[str] = []
-        self.feedback: list[dict[str, str]] = []
+        self.feedback: list[Message] = []
         self.original: list[Message] = []
+        self.reporting_mta: str | None = None
         self.parts = 0
 
     def visit(self, part: Message, depth: int = 0) -> None:
@@ -111,7 +163,7 @@ class _Walk:
         if ctype == "message/delivery-status":
             self._dsn(part)
         elif ctype == "message/feedback-report":
-            self.feedback.append(_fields(_decode_any(part)))
+            self.feedback.append(_as_fields(part))
         elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             self._original(part)
         elif part.is_multipart():
@@ -120,10 +172,24 @@ class _Walk:
                 for sub in payload:
                     if isinstance(sub, Message):
                         self.visit(sub, depth + 1)
+        elif ctype.startswith("multipart/"):
+            fixed = _repaired(part)
+            if fixed is not None:
+                self.visit(fixed, depth + 1)
+            else:
+                self.texts.append(_decode(part))
         elif ctype.startswith("text/") or ctype == "application/json":
             text = _decode(part)
             if ctype == "text/html":
                 text = _strip_html(text)
+            if (
+                _HEADER_LINE.match(text)
+                and "attachment" in str(part.get("content-disposition"))
+                and "final-recipient:" not in text.lower()
+            ):
+                # The original's headers sent as a plain-text attachment: not the bounce's words.
+                self.original.append(email.message_from_string(text, policy=compat32))
+                return
             self.texts.append(text)
 
     def _dsn(self, part: Message) -> None:
@@ -132,9 +198,13 @@ class _Walk:
         if isinstance(payload, list):
             for sub in payload:
                 if isinstance(sub, Message):
-                    blocks.append({k.lower(): str(v) for k, v in sub.items()})
+                    blocks.extend(_split_recipients([(k.lower(), str(v)) for k, v in sub.items()]))
         if not any("final-recipient" in b or "original-recipient" in b for b in blocks):
             blocks = _blocks(_decode_any(part))
+        for block in blocks:
+            host = _HOST_FIELD.match(block.get("reporting-mta") or "")
+            if host is not None:
+                self.reporting_mta = host.group(1).lower()
         self.dsn.extend(blocks)
 
     def _original(self, part: Message) -> None:
@@ -145,6 +215,11 @@ class _Walk:
             self.original.append(email.message_from_string(_decode_any(part)[:MAX_TEXT]))
 
 
+def _as_fields(part: Message) -> Message:
+    """A feedback report's fields as a header block, keeping repeated fields (one per rcpt)."""
+    return email.message_from_string(_decode_any(part)[:MAX_TEXT].lstrip(), policy=compat32)
+
+
 def _decode_any(part: Message) -> str:
     payload = part.get_payload()
     if isinstance(payload, list):
@@ -152,24 +227,43 @@ def _decode_any(part: Message) -> str:
     return _decode(part)
 
 
-def _fields(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    key = ""
+_RECIPIENT_FIELDS: Final = ("final-recipient", "original-recipient")
+
+
+def _split_recipients(items: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Per-recipient field groups, also when an MTA leaves out the blank lines between them.
+
+    A recipient field seen a second time starts the next recipient's group.
+    """
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for key, value in items:
+        if key in _RECIPIENT_FIELDS and key in current:
+            blocks.append(current)
+            current = {}
+        current.setdefault(key, value)
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _fields(text: str) -> list[dict[str, str]]:
+    items: list[tuple[str, str]] = []
     for line in text[:MAX_TEXT].splitlines():
-        if line[:1] in (" ", "\t") and key:
-            out[key] += " " + line.strip()
+        if line[:1] in (" ", "\t") and items:
+            key, value = items[-1]
+            items[-1] = (key, value + " " + line.strip())
             continue
         name, sep, value = line.partition(":")
         if sep and name and " " not in name.strip():
-            key = name.strip().lower()
-            out.setdefault(key, value.strip())
-    return out
+            items.append((name.strip().lower(), value.strip()))
+    return _split_recipients(items)
 
 
 def _blocks(text: str) -> list[dict[str, str]]:
     """DSN fields pasted as text (or a delivery-status part the parser did not split)."""
     chunks = re.split(r"\n\s*\n|(?=^final-recipient:)", text[:MAX_TEXT], flags=re.I | re.M)
-    return [f for f in (_fields(c) for c in chunks) if f]
+    return [f for c in chunks for f in _fields(c) if f]
 
 
 def _strip_html(text: str) -> str:
@@ -180,17 +274,33 @@ def _strip_html(text: str) -> str:
 def _human(texts: list[str]) -> str:
     """The bounce's own words, cut where the copy of the original message begins."""
     joined = "\n".join(t for t in texts if t.strip())[:MAX_TEXT]
-    m = _ORIGINAL_MARKERS.search(joined)
-    return joined[: m.start()] if m and m.start() > 40 else joined
+    # Every marker contains one of these words: find the first cheaply, then run the full
+    # pattern only from that line on.
+    low = joined.lower()
+    hits = [at for word in _MARKER_WORDS if (at := low.find(word)) >= 0]
+    if not hits:
+        return joined
+    m = _ORIGINAL_MARKERS.search(joined, low.rfind("\n", 0, min(hits)) + 1)
+    if m is None:
+        return joined
+    cut = joined.rfind("\n", 0, m.start()) + 1
+    return joined[:cut] if joined[:cut].strip() else joined
 
 
 def _clean_addr(value: str) -> str:
-    value = _RFC822_PREFIX.sub("", value).strip().strip("<>\"' ")
+    # a quoted local part ("first..last"@example.org) is the same mailbox without the quotes
+    value = _RFC822_PREFIX.sub("", value).replace('"', "").strip().strip("<>' ")
     m = _ADDR.search(value)
     if m:
         return m.group(0).strip(".").lower()
     m2 = _ENCODED_ADDR.search(value)
     return m2.group(0).lower() if m2 else value.lower()
+
+
+def _plain_addr(value: str) -> bool:
+    """An addr-spec a person could write to (not a source route or an internal mailbox)."""
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and "." in domain and ":" not in local and not local.startswith("@"))
 
 
 def _one(
@@ -200,17 +310,37 @@ def _one(
     context: str = "",
     mx_host: str | None = None,
     smtp_code: int | None = None,
+    fallback: str = "",
+    provider_host: str | None = None,
+    relayed: bool = False,
+    transcript: bool = True,
 ) -> BouncedRecipient:
+    """Classify one recipient's reply, reading the SMTP phase from its part of the transcript.
+
+    When the reply alone decides nothing, the recipient's block of the human text and then the
+    whole human text (`fallback`) are read too: many MTAs put the reason above the address list.
+    `transcript` is False for an ESP's structured report (SES), which carries no dialogue to
+    place the reply in, so that it reads as `classify` reads any ESP diagnostic.
+    """
     diagnostic = " ".join(diagnostic.split())[:MAX_DIAGNOSTIC]
+    diag_norm = normalise(diagnostic) if diagnostic else ""
     context_norm = normalise(context) if context else ""
-    phase = find_phase(context_norm) if context_norm else None
-    code = smtp_code if smtp_code is not None else find_code(normalise(diagnostic))
-    result = classify(diagnostic, status=status, smtp_code=code, mx_host=mx_host, phase=phase)
-    if result.reason in ("undefined", "onhold") and context_norm:
-        combined = f"{diagnostic} {context}"
-        result = classify(combined, status=status, smtp_code=code, mx_host=mx_host, phase=phase)
+    phase = find_phase(f"{diag_norm} {context_norm}") if context_norm or diag_norm else None
+    code = smtp_code if smtp_code is not None else find_code(diag_norm)
+    provider_host = provider_host or mx_host
+    result = classify_reported(diagnostic, status=status, smtp_code=code, mx_host=provider_host,
+                               phase=phase, in_bounce=transcript, norm=diag_norm, relayed=relayed)
+    for extra in (context, fallback):
+        if result.reason not in _FAILURE_REASONS_SKIP or not extra or extra == diagnostic:
+            continue
+        combined = f"{diagnostic} {extra}"
+        retry = classify_reported(combined, status=status, smtp_code=code,
+                                  mx_host=provider_host, phase=phase, in_bounce=transcript,
+                                  relayed=relayed)
+        if retry.reason not in _FAILURE_REASONS_SKIP or result.reason == "undefined":
+            result = retry
         if not diagnostic:
-            diagnostic = " ".join(context.split())[:MAX_DIAGNOSTIC]
+            diagnostic = " ".join(extra.split())[:MAX_DIAGNOSTIC]
     return BouncedRecipient(
         recipient=recipient,
         status=status,
@@ -223,25 +353,53 @@ def _one(
 
 
 def _recipient_block(human: str, recipient: str, others: Sequence[str] = ()) -> str:
-    """The lines of the human text about one recipient: up to the next recipient's address."""
+    """The human text about one recipient: from its line up to the next recipient's line."""
     if not recipient:
         return ""
     low = human.lower()
     at = low.find(recipient.lower())
     if at < 0:
         return ""
+    start = low.rfind("\n", 0, at) + 1
     after = at + len(recipient)
     end = min(len(human), after + 2000)
     for other in others:
         if other and other != recipient:
             nxt = low.find(other.lower(), after)
             if 0 <= nxt < end:
-                end = nxt
-    return human[after:end]
+                end = max(after, low.rfind("\n", after, nxt) + 1 or nxt)
+    return human[start:end]
+
+
+# Sendmail's transcript: the dialogue ("While talking to ...", ">>> RCPT To:", "<<< 550 ...")
+# precedes a summary line per recipient ("550 <addr>... User unknown").
+_SUMMARY_LINE: Final = re.compile(
+    r"^[ \t]*[2-5]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<?([^\s<>@]{1,64}@[^\s<>]{1,255}?)>?\.\.\.",
+    re.M,
+)
+
+
+_DIALOGUE: Final = re.compile(r"^(?:>>>|<<<) |while talking to ", re.I | re.M)
+
+
+def _transcript_segments(human: str) -> dict[str, str]:
+    """Each recipient's part of a Sendmail transcript: its dialogue and its summary line."""
+    segments: dict[str, str] = {}
+    if _DIALOGUE.search(human) is None:
+        return segments
+    start = 0
+    for m in _SUMMARY_LINE.finditer(human):
+        end = human.find("\n", m.end())
+        end = len(human) if end < 0 else end
+        addr = m.group(1).strip(".").lower()
+        segments[addr] = segments.get(addr, "") + human[start:end] + "\n"
+        start = end + 1
+    return segments
 
 
 _SENDER_CONTEXT: Final = re.compile(
-    r"(?:from|sender|envelope-from|return-path|reply-to|by|to yourself \(|postmaster)[:\s<(\"]*$",
+    r"(?:from|sender|envelope-from|return-path|reply-to|by|to yourself \(|postmaster|message-id)"
+    r"[:\s<(\"]*$",
     re.I,
 )
 
@@ -249,11 +407,11 @@ _SENDER_CONTEXT: Final = re.compile(
 def _candidates(human: str, own: set[str]) -> list[str]:
     """Addresses the human text reports on, leaving out senders and the MTA's own mailboxes."""
     seen: list[str] = []
-    for m in _ADDR.finditer(human):
-        addr = m.group(0).strip(".").lower()
-        if addr in seen or addr in own or _NOT_RECIPIENT.match(addr):
-            continue
-        if _SENDER_CONTEXT.search(human[max(0, m.start() - 20) : m.start()]):
+    found = [(m.group(0).strip(".").lower(), m.start()) for m in _ADDR.finditer(human)]
+    # an address the text ever names as the sender is the sender wherever else it appears
+    senders = {a for a, at in found if _SENDER_CONTEXT.search(human[max(0, at - 20) : at])}
+    for addr, _at in found:
+        if addr in seen or addr in own or addr in senders or _NOT_RECIPIENT.match(addr):
             continue
         seen.append(addr)
         if len(seen) >= MAX_RECIPIENTS:
@@ -263,42 +421,77 @@ def _candidates(human: str, own: set[str]) -> list[str]:
 
 def _from_dsn(walk: _Walk, human: str) -> list[BouncedRecipient]:
     rows: list[BouncedRecipient] = []
-    recipients = [
-        _clean_addr(b.get("final-recipient") or b.get("original-recipient") or "")
-        for b in walk.dsn
-    ]
-    for block in walk.dsn:
-        raw = (
-            block.get("final-recipient")
-            or block.get("original-recipient")
-            or block.get("x-actual-recipient")
-        )
-        if not raw:
+    recipients = [_dsn_recipient(b) for b in walk.dsn]
+    segments = _transcript_segments(human)
+    for block, recipient in zip(walk.dsn, recipients, strict=True):
+        if not recipient:
             continue
-        recipient = _clean_addr(raw)
         status = (block.get("status") or "").strip().split(" ")[0] or None
         action = (block.get("action") or "").strip().lower()
         diag = _DIAG_TYPE.sub("", block.get("diagnostic-code") or "").strip()
         host_m = _HOST_FIELD.match(block.get("remote-mta") or "")
         mx_host = host_m.group(1).lower() if host_m else None
-        context = _recipient_block(human, recipient, recipients) or human
+        # Without a Remote-MTA the reporting MTA refused the message itself: its name tells
+        # which provider's wording to read the text with.
+        provider_host = mx_host or walk.reporting_mta
+        own_block = segments.get(recipient) or _recipient_block(human, recipient, recipients)
+        if not diag and own_block:
+            # No Diagnostic-Code: the MTA's transcript for this recipient is the remote text.
+            diag = own_block.strip(" :>\n\t")
         if action.startswith("delayed") and not diag:
             diag = f"Action: {action}"
         if action in ("delivered", "relayed", "expanded") and not diag:
             diag = action
-        rows.append(_one(recipient, diag, status, context, mx_host))
+        row = _one(recipient, diag, status, own_block or human, mx_host,
+                   fallback=human if len(walk.dsn) == 1 else "", provider_host=provider_host)
+        if _X_UNIX.match(diag) and row.reason in _LOCAL_PROGRAM_REASONS:
+            # X-Unix: a local delivery program (procmail, a pipe) failed; its words are not a
+            # remote server's verdict on the address.
+            row = BouncedRecipient(row.recipient, row.status, row.smtp_code, row.diagnostic,
+                                   "mailererror", False, row.mx_host)
+        rows.append(row)
         if len(rows) >= MAX_RECIPIENTS:
             break
     return rows
 
 
+def _dsn_recipient(block: dict[str, str]) -> str:
+    """The address a DSN block reports on; Original-Recipient when the final one is internal."""
+    final = _clean_addr(block.get("final-recipient") or "")
+    if _plain_addr(final):
+        return final
+    original = _clean_addr(block.get("original-recipient") or block.get("x-actual-recipient") or "")
+    return original if _plain_addr(original) else final or original
+
+
+# "addr [User unknown]": a list of failed addresses, each with the remote server's reply cut
+# down to its text; the code is gone but it is still the remote server's verdict.
+_BRACKETED: Final = re.compile(r"[ \t]*<?[^\s<>@]+@[^\s<>]+>?[ \t]+\[[^\]\n]{3,200}\][ \t]*$",
+                               re.M)
+
+# Gmail's older notices wrap the remote reply in their own prose ("... it was rejected by the
+# recipient domain ... The error that the other server returned was: 550 ..."): only the quoted
+# reply is the remote server's.
+_QUOTED_REPLY: Final = re.compile(
+    r"the\s+error\s+that\s+the\s+other\s+server\s+returned\s+was:\s*", re.I
+)
+
+
+def _remote_part(text: str) -> str:
+    m = _QUOTED_REPLY.search(text)
+    return text[m.end() :] if m else text
+
+
 def _from_text(human: str, msg: Message, walk: _Walk) -> list[BouncedRecipient]:
-    failed = [_clean_addr(a) for a in str(msg.get("x-failed-recipients") or "").split(",")]
-    failed = [a for a in failed if "@" in a]
     own = {_clean_addr(str(msg.get(h) or "")) for h in ("from", "to", "return-path", "sender")}
     for original in walk.original:
         own.add(_clean_addr(str(original.get("from") or "")))
     others = _candidates(human, own)
+    failed = [_clean_addr(a) for a in str(msg.get("x-failed-recipients") or "").split(",")]
+    failed = [a for a in failed if "@" in a]
+    if failed and others and not any(a in human.lower() for a in failed):
+        # The header names someone the text never mentions: trust the text's own list.
+        failed = []
     if not failed:
         failed = others
     if not failed:
@@ -312,13 +505,16 @@ def _from_text(human: str, msg: Message, walk: _Walk) -> list[BouncedRecipient]:
         row = _one("", human, None) if human.strip() else None
         return [row] if row is not None and row.reason != "undefined" else []
     rows = []
+    segments = _transcript_segments(human)
     for addr in failed:
-        block = _recipient_block(human, addr, others + failed)
+        block = segments.get(addr) or _recipient_block(human, addr, others + failed)
         text = block if find_code(normalise(block)) or len(block.strip()) > 8 else human
         status = find_status(normalise(text))
         host = _HUMAN_HOST.search(text)
         mx_host = host.group(1) if host else None
-        rows.append(_one(addr, text.strip(" :>\n\t"), status, text, mx_host))
+        relayed = _BRACKETED.match(block) is not None
+        rows.append(_one(addr, _remote_part(text).strip(" :>\n\t"), status, text, mx_host,
+                         fallback=human, relayed=relayed))
     return rows
 
 
@@ -328,12 +524,19 @@ def _from_json(texts: list[str]) -> list[BouncedRecipient] | None:
         start = text.find("{")
         if start < 0 or ('"notificationType"' not in text and '"eventType"' not in text):
             continue
-        try:
-            doc: Any = json.loads(text[start : text.rfind("}") + 1])
-            if isinstance(doc, dict) and isinstance(doc.get("Message"), str):
+        body = text[start : text.rfind("}") + 1]
+        doc: Any = None
+        for candidate in (body, _SENDMAIL_FOLD.sub("", body)):
+            try:
+                doc = json.loads(candidate)
+                break
+            except ValueError:
+                continue
+        if isinstance(doc, dict) and isinstance(doc.get("Message"), str):
+            try:
                 doc = json.loads(doc["Message"])
-        except ValueError:
-            continue
+            except ValueError:
+                continue
         if isinstance(doc, dict):
             return _ses_rows(doc)
     return None
@@ -349,7 +552,8 @@ def _ses_rows(doc: dict[str, Any]) -> list[BouncedRecipient]:
                 status = str(r.get("status") or "") or None
                 if not diag:
                     diag = f"{doc['bounce'].get('bounceType')} {doc['bounce'].get('bounceSubType')}"
-                rows.append(_one(_clean_addr(str(r.get("emailAddress") or "")), diag, status))
+                addr = _clean_addr(str(r.get("emailAddress") or ""))
+                rows.append(_one(addr, diag, status, transcript=False))
     elif kind == "complaint" and isinstance(doc.get("complaint"), dict):
         for r in doc["complaint"].get("complainedRecipients") or []:
             if isinstance(r, dict):
@@ -368,35 +572,73 @@ def _ses_rows(doc: dict[str, Any]) -> list[BouncedRecipient]:
 
 
 def _feedback(walk: _Walk, human: str) -> list[BouncedRecipient]:
+    """One row per complaining recipient (an ARF report may list several)."""
     rows = []
-    diag = " ".join(human.split())[:MAX_DIAGNOSTIC] or "feedback report"
+    text = " ".join(human.split())
     for report in walk.feedback:
+        # the report's own type (abuse, fraud, opt-out, ...) first: the prose is boilerplate
+        kind = str(report.get("feedback-type") or "").strip()
+        diag = (f"Feedback-Type: {kind}. {text}" if kind else text or "feedback report")
+        diag = diag[:MAX_DIAGNOSTIC]
         addrs = [
-            _clean_addr(v)
-            for k, v in report.items()
-            if k in ("original-rcpt-to", "removal-recipient")
+            _clean_addr(str(v))
+            for field in ("original-rcpt-to", "removal-recipient")
+            for v in report.get_all(field) or ()
         ]
-        for addr in addrs or [""]:
+        for addr in addrs[:MAX_RECIPIENTS] or [""]:
             rows.append(BouncedRecipient(addr, None, None, diag, "feedback", None))
     return rows
 
 
-def _is_autoreply(msg: Message) -> bool:
+def _is_autoreply(msg: Message, human: str) -> bool:
+    """An auto-reply, not a bounce that merely carries an Auto-Submitted header.
+
+    MTAs mark their bounces auto-replied too, so the text must not name a delivery failure.
+    """
     subject = str(msg.get("subject") or "")
     if _BOUNCE_SUBJECT.search(subject) and not _AUTO_SUBJECT.match(subject):
         return False
     auto = str(msg.get("auto-submitted") or "").lower()
-    return bool(
+    flagged = bool(
         _AUTO_SUBJECT.match(subject)
         or auto.startswith("auto-replied")
         or msg.get("x-autoreply")
         or msg.get("x-autorespond")
         or str(msg.get("precedence") or "").lower() == "auto_reply"
     )
+    if not flagged:
+        return False
+    said = classify(human[:MAX_DIAGNOSTIC * 4]).reason
+    return said in ("vacation", "undefined", "onhold")
 
 
-def parse_message(msg: Message) -> list[BouncedRecipient]:
-    """Rows for an already parsed email."""
+def _nested(walk: _Walk, depth: int) -> list[BouncedRecipient]:
+    """Rows of a bounce that arrived inside this one (forwarded, or quoted as text).
+
+    Used only when the outer message says nothing decisive; the inner rows count only when
+    they carry SMTP evidence (a status or a reply code), not merely words.
+    """
+    if depth >= MAX_NESTING:
+        return []
+    inner: list[Message] = list(walk.original)
+    for text in walk.texts:
+        m = _EMBEDDED_BOUNCE.search(text)
+        if m is not None:
+            inner.append(email.message_from_string(text[m.start() :], policy=compat32))
+    for msg in inner[:4]:
+        rows = _parse(msg, depth + 1)
+        if any(
+            r.reason not in _FAILURE_REASONS_SKIP and (r.status or r.smtp_code) for r in rows
+        ):
+            return rows
+    return []
+
+
+def _decided(rows: list[BouncedRecipient]) -> bool:
+    return any(r.reason not in _FAILURE_REASONS_SKIP for r in rows)
+
+
+def _parse(msg: Message, depth: int) -> list[BouncedRecipient]:
     walk = _Walk()
     walk.visit(msg)
     human = _human(walk.texts)
@@ -422,12 +664,24 @@ def parse_message(msg: Message) -> list[BouncedRecipient]:
             BouncedRecipient(r.recipient, r.status, r.smtp_code, r.diagnostic, "rejected", False)
             for r in _from_text(human, msg, walk)
         ]
-    if not walk.dsn and _is_autoreply(msg):
+    if not walk.dsn and _is_autoreply(msg, human):
         sender = _clean_addr(str(msg.get("from") or ""))
         text = " ".join(human.split())[:MAX_DIAGNOSTIC]
         return [BouncedRecipient(sender if "@" in sender else "", None, None, text or None,
                                  "vacation", None)]
-    return _from_text(human, msg, walk)
+    rows = _from_text(human, msg, walk)
+    if not _decided(rows):
+        inner = _nested(walk, depth)
+        if len(inner) == 1 == len(rows) and not inner[0].recipient:
+            # the inner text names no one it does not also address: the outer bounce did
+            inner = [replace(inner[0], recipient=rows[0].recipient)]
+        return inner or rows
+    return rows
+
+
+def parse_message(msg: Message) -> list[BouncedRecipient]:
+    """Rows for an already parsed email."""
+    return _parse(msg, 0)
 
 
 def parse_bounce(data: bytes | str) -> list[BouncedRecipient]:

@@ -79,14 +79,25 @@ def _bounded_after(pattern: str, j: int) -> bool:
     return not (pattern[j].isalnum() or pattern[j] in "([.?*+{_")
 
 
+# Words that occur in most bounces: a pattern triggered by one of them would run nearly always.
+_COMMON: Final = frozenset(
+    "the not user users message mail email e mailbox account address recipient recipients"
+    " unknown domain host server your you is was has been for from delivery delivered smtp"
+    " error failed rejected to of in by this that".split()
+)
+
+
+def _key(words: frozenset[str]) -> tuple[bool, bool, int, int]:
+    shortest = min(len(w) for w in words)
+    return (any(w in _COMMON for w in words), shortest < 4, len(words), -shortest)
+
+
 def _better(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
     if a is None:
         return b
     if b is None:
         return a
-    key_a = (min(len(w) for w in a) < 4, len(a), -min(len(w) for w in a))
-    key_b = (min(len(w) for w in b) < 4, len(b), -min(len(w) for w in b))
-    return a if key_a <= key_b else b
+    return a if _key(a) <= _key(b) else b
 
 
 def triggers(pattern: str, left: bool = True, right: bool = True) -> frozenset[str] | None:
@@ -175,11 +186,16 @@ class Gate:
     candidate positions, roughly thirty times faster than trying a word boundary everywhere.
     """
 
-    def __init__(self, rules: dict[str, tuple[str, ...]]) -> None:
+    def __init__(
+        self, rules: dict[str, tuple[str, ...]], order: tuple[str, ...] = ()
+    ) -> None:
         self._entries: list[tuple[str, re.Pattern[str], bool]] = []
         index: dict[str, list[int]] = defaultdict(list)
         always: list[int] = []
-        for name, patterns in rules.items():
+        rank = {name: i for i, name in enumerate(order)}
+        # Entries are numbered in priority order, so that `best` can stop at the first hit.
+        ordered = sorted(rules.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+        for name, patterns in ordered:
             for p in patterns:
                 bounded = p.startswith("\\b")
                 self._entries.append((name, re.compile(p[2:] if bounded else p), bounded))
@@ -189,7 +205,9 @@ class Gate:
                 if not found:
                     always.append(len(self._entries) - 1)
         self._index = {word: tuple(ids) for word, ids in index.items()}
+        self._words = frozenset(self._index)
         self._always = tuple(always)
+        self._ranks = tuple(rank.get(name, len(rank)) for name, _rx, _bnd in self._entries)
         self.ungated = len(always)
 
     def _hit(self, text: str, entry: tuple[str, re.Pattern[str], bool]) -> bool:
@@ -203,25 +221,42 @@ class Gate:
             m = rx.search(text, start + 1)
         return False
 
+    def _candidates(self, words: set[str]) -> list[int]:
+        """Entry numbers worth running for a text with these words, in priority order."""
+        present = self._words.intersection(words)
+        if not present:
+            return list(self._always)
+        index = self._index
+        ids: set[int] = set(self._always)
+        for word in present:
+            ids.update(index[word])
+        return sorted(ids)
+
     def matches(self, text: str, words: set[str]) -> set[str]:
         """Names with at least one pattern matching `text` (whose words are `words`)."""
         hits: set[str] = set()
         entries = self._entries
-        seen: set[int] = set()
-        index = self._index
-        for word in words:
-            for i in index.get(word, ()):
-                if i in seen:
-                    continue
-                seen.add(i)
-                entry = entries[i]
-                if entry[0] not in hits and self._hit(text, entry):
-                    hits.add(entry[0])
-        for i in self._always:
+        for i in self._candidates(words):
             entry = entries[i]
             if entry[0] not in hits and self._hit(text, entry):
                 hits.add(entry[0])
         return hits
+
+    def best(self, text: str, words: set[str], below: int | None = None) -> str | None:
+        """The first name in priority order with a matching pattern, or None.
+
+        The search stops at rank `below`: a caller that already holds a reason of that rank
+        need not learn about lower-priority ones.
+        """
+        entries = self._entries
+        ranks = self._ranks
+        for i in self._candidates(words):
+            if below is not None and ranks[i] >= below:
+                return None
+            entry = entries[i]
+            if self._hit(text, entry):
+                return entry[0]
+        return None
 
 
 def words(text: str) -> set[str]:

@@ -63,8 +63,20 @@ def classify_jsonl(infile: TextIO, outfile: TextIO, errfile: TextIO) -> int:
     return 1 if bad else 0
 
 
+# What `bounce parse` leaves out: a delivery report or an out-of-office reply is not a reason
+# why mail did not arrive. A complaint (feedback) stays in: it explains why the ESP now
+# suppresses the address, which is exactly what an agent asks about.
+_NOT_FAILED = frozenset({"delivered", "vacation"})
+
+
 def parse_files_jsonl(paths: Sequence[str], outfile: TextIO, errfile: TextIO) -> int:
-    """`whymail bounce parse FILE.eml ...`: one JSON line per reported recipient."""
+    """`whymail bounce parse FILE.eml ...`: one JSON line per failed recipient.
+
+    A recipient counts as failed unless its reason is `delivered` or `vacation`; complaint
+    (`feedback`) rows are printed, because a complaint is why a later send is suppressed. A
+    file with no failed recipient is reported on `errfile`; only an unreadable file makes the
+    exit status non-zero.
+    """
     status = 0
     for path in paths:
         try:
@@ -74,9 +86,9 @@ def parse_files_jsonl(paths: Sequence[str], outfile: TextIO, errfile: TextIO) ->
             print(f"{path}: cannot read ({exc.strerror or exc})", file=errfile)
             status = 1
             continue
-        rows = parse_bounce(data)
+        rows = [row for row in parse_bounce(data) if row.reason not in _NOT_FAILED]
         if not rows:
-            print(f"{path}: no bounced recipient found", file=errfile)
+            print(f"{path}: no failed recipient found", file=errfile)
         for row in rows:
             record = asdict(row)
             record.pop("mx_host", None)

@@ -55,6 +55,23 @@ PRIORITY: Final[tuple[str, ...]] = (
     "onhold",
 )
 
+# MTA report formats whose wording would otherwise match a neighbouring reason: they decide
+# before the priority order. Google reports its own failed MX lookups after retrying ("DNS Error:
+# ... responded with code NXDOMAIN"), and a resolver's TRY_AGAIN ("Host not found, try again") is
+# a temporary lookup failure, not a missing domain.
+OVERRIDES: Final[dict[str, tuple[str, ...]]] = {
+    "networkerror": (
+        r"dns error: \d+ dns type '?\w+'? lookup of [^ ]+ responded with code "
+        r"(?:nxdomain|servfail)",
+        r"host not found, try again",
+    ),
+    # cPanel's Exim template for a recipient domain it could not deliver to at all
+    "hostunknown": (r"the account or domain may not exist, they may be blacklisted",),
+}
+
+# Microsoft's block-list codes S3140-S3159, spelled out so that the words themselves select it.
+_MICROSOFT_BLOCKS: Final = r"\b(?:" + "|".join(f"s31{n}" for n in range(40, 60)) + r")\b"
+
 # Strong phrasings: when one of these matches it decides the reason, whatever the status says.
 TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
     "feedback": (
@@ -78,7 +95,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "authfailure": (
         r"\bdmarc\b",
-        r"\bspf (?:record|check|fail|validation|policy|hard ?fail)",
+        # ("set up SPF records" is advice, not a verdict)
+        r"\bspf (?:check|fail|validation|policy|hard ?fail)",
         r"\bper it'?s spf\b",
         r"\bbad spf\b",
         r"\bblocked by spf\b",
@@ -94,6 +112,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"does not meet the required authentication level",
     ),
     "requireptr": (
+        r"unverif(?:i|y)?able sending ips?",
         r"\bptr (?:record|resource record)",
         r"\bdns ptr\b",
         r"reverse dns",
@@ -114,6 +133,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"encryption (?:is )?required",
         r"tls handshake fail",
         r"\btls negotiation failed",
+        r"(?:does not|doesn'?t) support (?:tls|starttls)",
     ),
     "virusdetected": (
         r"\bvirus(?:es)? (?:detected|found|infected)",
@@ -126,8 +146,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"not (?:rfc ?(?:5322|2822|822)|rfc) ?compliant",
         r"multiple (?:addresses in from|[\w-]+ headers)",
         r"multiple (?:\d+\.\d+\.\d+ )?addresses in from:? header",
-        r"\b(?:rfc ?5322|rfc ?2822|rfc ?822|rfc5322|rfc2822|rfc822)\b"
-        r"[^.]{0,40}(?:violat|complian|requir)",
+        r"\brfc (?:5322|2822|822)\b[^.]{0,40}(?:violat|complian|requir)",
+        r"\b(?:rfc5322|rfc2822|rfc822)\b[^.]{0,40}(?:violat|complian|requir)",
         r"message is not rfc",
         r"(?:missing|no) (?:required )?(?:date|from|message-id) header",
     ),
@@ -195,7 +215,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"|expired|closed|on hold|not active)",
         r"\b(?:account|mailbox) (?:that you tried to reach )?is (?:disabled|inactive|suspended)",
         r"recipient suspend",
-        r"\bsuspended\b",
+        r"(?<!delivery temporarily )\bsuspended\b",
         r"mailbox (?:is )?(?:unavailable|disabled) \(?554\.30",
         r"\binactive (?:account|mailbox|user)",
         r"(?:account|mailbox) (?:has )?(?:expired|been closed)",
@@ -232,7 +252,6 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"insecure mail relay",
         r"relay not (?:permitted|allowed)",
         r"(?:email )?address is not verified\. the following identities failed",
-        r"open relay",
         r"\bnot (?:a )?(?:local|valid) (?:domain|recipient domain) (?:and|or) relay",
     ),
     "badreputation": (
@@ -241,13 +260,13 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\[(?:ts01|ts02|ts03|ts04)\]",
         r"unusual rate of unsolicited mail",
         r"\bs3113\b",
-        r"5\.7\.(?:65\d|66\d|67\d|68[0-3])\b",
     ),
     "blocked": (
-        r"\b(?:blocklist|blocklisted|blacklist|blacklisted|block list|black list)",
+        r"\b(?:blocklist|blocklisted|blacklist|blacklisted|block list|black list)\b"
+        r"(?! (?:url|link|domain in))",
         r"\bblocked using\b",
-        r"\blisted (?:at|in|on|by)\b",
-        r"\b(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracudacentral|mailspike|uribl|cloudmark)\b",
+        r"(?<!not )\blisted (?:at|in|on|by)\b",
+        r"\b(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracudacentral|mailspike|cloudmark)\b",
         r"client host (?:\[[^\]]*\] )?(?:rejected|blocked)",
         r"(?:your|sending|client|source|the) ip(?: address)?[^.]{0,40}(?:blocked|banned|rejected"
         r"|denied|not (?:allowed|authorized|permitted))",
@@ -264,15 +283,17 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"may not be mail exchanger",
         r"messages from [\d.]+ weren'?t sent",
         r"part of their network is on our block",
-        r"\bs3(?:14|15)\d\b",
+        _MICROSOFT_BLOCKS,
         r"\bsc-00[1-4]\b",
         r"refused to talk to me",
+        # the sending server is listed as an open relay: a block of the sender, not relaying
+        r"\bis an open relay\b",
+        r"use the smtp server of your isp|use your (?:isp|provider)'?s? (?:smtp|mail) ?server",
         r"service refuse",
         r"(?:host|ip) (?:is )?not (?:authorized|allowed) to send",
         r"is not authorized to send email directly",
         r"banned sending ip",
         r"ipcheck\.proofpoint",
-        r"\b5\.7\.(?:60\d|6[1-4]\d|70[0-9])\b",
         r"connected to [\w.:]+ but my name was rejected",
         r"my name was rejected",
         r"\bhelo\b[^.]{0,40}(?:rejected|invalid|not allowed|denied)",
@@ -297,6 +318,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bscored as\b",
         r"\bcontent filter",
         r"\bphish",
+        # URIBL/SURBL list domains found in message bodies: the content, not the sender's IP
+        r"\b(?:uribl|surbl)\b",
     ),
     "contenterror": (
         r"duplicate header",
@@ -331,7 +354,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"unresolvable rfc\.?5321 from",
         r"not (?:a )?registered gateway user",
         r"all recipient addresses rejected",
-        r"mail from [^ ]+ (?:rejected|refused|denied)",
+        r"mail from [^ ]+ (?:rejected|refused|denied)(?! for policy)",
         r"(?:group|list) you tried to contact",
         r"not have permission to post",
         r"\b5\.7\.1 [^ ]{0,40} ?access denied \(?in reply to mail from",
@@ -371,6 +394,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"no (?:mx|mail exchanger)(?: record)?(?: found)?",
         r"mx or srv record indicated no smtp service",
         r"couldn'?t find a mail exchanger",
+        # the domain's MX answer is unusable, so nothing can be delivered there
+        r"type=mx: malformed or unexpected name server reply",
         r"smtp protocol returned a permanent error",
     ),
     "filtered": (
@@ -408,8 +433,6 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"unknown recipient or mailbox unavailable",
         r"destinat(?:ario|aire) (?:desconocido|inconnu|invalide)",
         r"invalid recipient",
-        r"recipient (?:address )?rejected",
-        r"address rejected",
         r"bad destination (?:mailbox|system) address",
     ),
     "mailererror": (
@@ -435,7 +458,6 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"host name lookup failure",
         r"dns (?:error|query failed|lookup failed|failure|timeout|temporary)",
         r"temporary (?:dns|lookup|name) (?:error|failure)",
-        r"malformed or unexpected name server reply",
         r"unable to (?:resolve|look up)",
         r"unrecoverable error",
         r"wasn'?t able to establish an smtp connection",
@@ -444,7 +466,6 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"retry timeout exceeded",
         r"\b(?:expired|queue\.expired)\b",
         r"queue\.expired",
-        r"(?:been|was) in the queue too long",
         r"could not be delivered for (?:too long|\d)",
         r"could not deliver for the last",
         r"not delivered within",
@@ -496,9 +517,18 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
 
 # Weak phrasings are read only when neither a strong phrasing nor a specific status code decided.
 WEAK_RULES: Final[dict[str, tuple[str, ...]]] = {
-    "blocked": (r"\baccess denied\b", r"\brejected\b", r"\bnot allowed\b"),
-    "userunknown": (r"\bmailbox unavailable\b", r"requested action not taken"),
-    "systemerror": (r"\bunavailable\b",),
+    "blocked": (r"\baccess denied\b", r"(?<!address )\brejected\b", r"\bnot allowed\b"),
+    "userunknown": (
+        r"\bmailbox unavailable\b",
+        r"requested action not taken",
+        # Postfix prefixes every RCPT restriction with this; only bare, it means the address.
+        r"recipient (?:address )?rejected",
+        r"address rejected",
+    ),
+    # "--- Delivery report unavailable ---" is Postfix saying it has nothing to report
+    "systemerror": (r"(?<!report )\bunavailable\b",),
+    # qmail appends this to the last deferral's own reason, which is the one that counts
+    "expired": (r"(?:been|was) in the queue too long",),
 }
 
 # Provider-specific phrasings, tried before the generic ones when the MX host, or a marker in
@@ -525,17 +555,20 @@ PROVIDERS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, ...]
                 r"5\.4\.1 [^ ]* ?recipient address rejected: access denied",
                 r"recip(?:ient)?notfound",
                 r"5\.1\.10\b",
+                # Outlook.com's own answer for a mailbox it does not have
+                r"^550 requested action not taken: mailbox unavailable",
             ),
             "rejected": (r"all recipient addresses rejected",),
-            "authfailure": (r"5\.7\.(?:509|515)\b",),
-            "blocked": (r"5\.7\.(?:60\d|6[0-4]\d|70\d)\b", r"\bs3(?:14|15)\d\b"),
-            "badreputation": (r"5\.7\.(?:65\d|6[6-7]\d|68[0-3])\b", r"\bs3113\b"),
+            "blocked": (_MICROSOFT_BLOCKS,),
+            "badreputation": (r"\bs3113\b",),
         },
     ),
     "yahoo": (
         r"(?:yahoodns\.net|yahoo\.com|aol\.com|ymail\.com)$",
-        ("postmaster.yahooinc.com", "postmaster.verizonmedia.com", "[ts0", "[tss0"),
+        ("postmaster.yahooinc.com", "postmaster.verizonmedia.com", "[ts0", "[tss0",
+         "delivery error: dd "),
         {
+            "userunknown": (r"this user doesn'?t have a [\w.-]+ account",),
             "badreputation": (r"\[tss04\]", r"user complaints"),
             "blocked": (r"\[ts0[1-3]\]", r"\[tss0[0-9]\]"),
             "suspend": (r"554\.30", r"this mailbox is disabled"),
@@ -581,6 +614,10 @@ STRONG_STATUS: Final[dict[str, str]] = {
     "7.27": "notaccept",
     "7.509": "authfailure",
     "7.515": "authfailure",
+    # Microsoft's own 5.7.6xx-5.7.7xx range: its block lists, then its reputation verdicts
+    **{f"7.{n}": "blocked" for n in range(600, 650)},
+    **{f"7.{n}": "badreputation" for n in range(650, 684)},
+    **{f"7.{n}": "blocked" for n in range(700, 710)},
 }
 
 # Status codes (RFC 3463/5248/7372 registry) that are specific enough to decide the reason when
@@ -667,6 +704,10 @@ STATUS_REASONS: Final[dict[str, str]] = {
     "7.515": "authfailure",
 }
 
+# Statuses (subject.detail) that themselves say the address is wrong, so that a "user unknown"
+# in a bounce stays userunknown even when the transcript does not name the SMTP command.
+ADDRESS_STATUSES: Final[frozenset[str]] = frozenset({"1.0", "1.1", "1.3", "1.351"})
+
 # The SMTP command a rejection answered ("in reply to end of DATA command", Exim's "after RCPT
 # TO", Sendmail's ">>> DATA"), so that the phase can refine the reason.
 PHASE_PATTERNS: Final[dict[str, tuple[str, ...]]] = {
@@ -683,6 +724,10 @@ PHASE_PATTERNS: Final[dict[str, tuple[str, ...]]] = {
         r"\bdid not like our rcpt\b",
         r"\bdoes not like recipient\b",
         r"\berror following rcpt\b",
+        r"\bfollowing rcpt\b",
+        r"\bmost progress was rcpt\b",
+        r"\bsmtp:rcpt\b",
+        r"\[rcpt_to\]",
     ),
     "mail": (r"\b(?:in reply to|after) mail\b", r">>> mail from\b"),
     "connect": (

@@ -21,6 +21,7 @@ DEMO_QUESTIONS = (
     "kari@hotmail.com",
     "per@bakeri.no",
     "lars@gmial.com",
+    "siri@fjellhytta.no",
     "post@nomail.no",
     "ingrid@firma.no",
     "bjorn@regnskap.no",

@@ -19,6 +19,9 @@ def render_diagnosis(d: Diagnosis) -> str:
     if d.answer.steps:
         lines += ["", "What to do:"]
         lines += [f"  {n}. {step}" for n, step in enumerate(d.answer.steps, start=1)]
+    if d.question is not None:
+        options = " / ".join(label for _, label in d.question.options)
+        lines += ["", f"To narrow it down: {d.question.text} ({options})"]
     evidence = list(_evidence(d))
     if evidence:
         lines += ["", "Evidence:"] + [f"  {line}" for line in evidence]

@@ -1,47 +1,55 @@
 """Troubleshooting trees that knowledge editors own, as YAML in knowledge/.
 
 The public surface: `Knowledge.load(dir)` (refuses a broken set with file:line problems),
-`Knowledge.decide(facts)` and `render(...)`.
+`Knowledge.decide(facts)`, `render(...)` and `render_question(...)`; `KnowledgeWatcher`
+(bot.trees.reload) keeps a running bot on the last good set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.trees.expressions import Escaper, mrkdwn_escape
-from bot.trees.loader import KnowledgeError, Problem, load_trees
-from bot.trees.model import AUDIENCES, LOCALES, Leaf, Tree
-from bot.trees.render import render
+from bot.trees.loader import ENTRY_TREE, KnowledgeError, Problem, entry_of, load_trees
+from bot.trees.locales import choose_locale, normalize_locale
+from bot.trees.model import ACTIONS, AUDIENCES, LOCALES, Leaf, Node, QuestionNode, Tree
+from bot.trees.render import render, render_question
 from bot.trees.walk import Walk, walk
 
 __all__ = [
+    "ACTIONS",
     "AUDIENCES",
+    "ENTRY_TREE",
     "LOCALES",
     "Escaper",
     "Knowledge",
     "KnowledgeError",
     "Leaf",
     "Problem",
+    "QuestionNode",
     "Walk",
+    "choose_locale",
     "mrkdwn_escape",
+    "normalize_locale",
     "render",
+    "render_question",
 ]
-
-ENTRY_TREE = "delivery"
 
 
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     directory: Path
     trees: tuple[Tree, ...]
+    nodes: dict[str, Node] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path) -> Knowledge:
         trees = load_trees(directory)
-        knowledge = cls(directory, tuple(trees))
+        nodes = {node_id: node for tree in trees for node_id, node in tree.nodes.items()}
+        knowledge = cls(directory, tuple(trees), nodes)
         failures = list(knowledge.failing_examples())
         if failures:
             raise KnowledgeError(failures)
@@ -49,29 +57,49 @@ class Knowledge:
 
     @property
     def entry(self) -> Tree:
-        for tree in self.trees:
-            if tree.id == ENTRY_TREE:
-                return tree
-        return self.trees[0]
+        return entry_of(list(self.trees))
+
+    def tree(self, tree_id: str) -> Tree | None:
+        return next((t for t in self.trees if t.id == tree_id), None)
+
+    @property
+    def leaves(self) -> tuple[Leaf, ...]:
+        return tuple(n for n in self.nodes.values() if isinstance(n, Leaf))
+
+    @property
+    def verdicts(self) -> frozenset[str]:
+        return frozenset(leaf.verdict for leaf in self.leaves)
 
     def decide(self, facts: dict[str, Any]) -> Walk:
-        return walk(self.entry, facts)
+        return walk(self.nodes, self.entry.start, facts)
+
+    def walk_from(self, tree: Tree, facts: dict[str, Any]) -> Walk:
+        return walk(self.nodes, tree.start, facts)
 
     def failing_examples(self) -> Iterator[Problem]:
         for tree in self.trees:
             for example in tree.examples:
-                result = walk(tree, example.facts)
+                result = self.walk_from(tree, example.facts)
+                route = " > ".join(result.path)
+                asked = result.question.id if result.question else None
                 if result.leaf.verdict != example.verdict:
                     yield Problem(
                         tree.file,
                         example.line,
                         f"example {example.name!r}: expected verdict {example.verdict!r}, "
-                        f"got {result.leaf.verdict!r} via {' > '.join(result.path)}",
+                        f"got {result.leaf.verdict!r} via {route}",
                     )
                 elif example.path is not None and example.path != result.path:
                     yield Problem(
                         tree.file,
                         example.line,
                         f"example {example.name!r}: expected path {' > '.join(example.path)}, "
-                        f"got {' > '.join(result.path)}",
+                        f"got {route}",
+                    )
+                elif example.asks is not None and example.asks != asked:
+                    yield Problem(
+                        tree.file,
+                        example.line,
+                        f"example {example.name!r}: expected to ask {example.asks!r}, "
+                        f"got {asked!r} via {route}",
                     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import ChainableUndefined, nodes
@@ -46,7 +47,19 @@ ENV = ImmutableSandboxedEnvironment(
     autoescape=False,
     keep_trailing_newline=False,
 )
+def _when(value: Any) -> str:
+    """ISO timestamps in facts read badly in a sentence; editors write `{{ x | when }}`."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 ENV.filters["domain"] = _domain_of
+ENV.filters["when"] = _when
 
 
 class escaping:
@@ -65,11 +78,34 @@ class escaping:
 def fact_names(source: str, *, expression: bool) -> Iterator[tuple[str, int]]:
     """Dotted fact names (`domain.null_mx`) a condition or template reads, with their line."""
     ast = ENV.parse(f"{{{{ {source} }}}}" if expression else source)
-    local_names = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    yield from _names_in(ast, _local_names(ast))
+
+
+def printed_fact_names(source: str) -> Iterator[tuple[str, int]]:
+    """Fact names a template prints (`{{ ... }}`), as opposed to only testing them in `{% if %}`.
+
+    The difference matters for customer text: testing `event.reason` to pick a sentence is fine,
+    printing it is not.
+    """
+    ast = ENV.parse(source)
+    local = _local_names(ast)
+    for output in ast.find_all(nodes.Output):
+        for expr in output.nodes:
+            if not isinstance(expr, nodes.TemplateData):
+                yield from _names_in(expr, local)
+
+
+def _local_names(ast: nodes.Node) -> set[str]:
+    return {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+
+
+def _names_in(ast: nodes.Node, local_names: set[str]) -> Iterator[tuple[str, int]]:
     seen: set[int] = set()
-    for node in ast.find_all(nodes.Getattr):
-        if id(node) in seen:
+    candidates = [ast] if isinstance(ast, nodes.Getattr | nodes.Name) else []
+    for node in [*candidates, *ast.find_all(nodes.Getattr)]:
+        if not isinstance(node, nodes.Getattr) or id(node) in seen:
             continue
+        seen.add(id(node))
         chain = [node.attr]
         inner: nodes.Node = node.node
         while isinstance(inner, nodes.Getattr):
@@ -78,6 +114,7 @@ def fact_names(source: str, *, expression: bool) -> Iterator[tuple[str, int]]:
             inner = inner.node
         if isinstance(inner, nodes.Name) and inner.name not in local_names:
             yield ".".join([inner.name, *reversed(chain)]), node.lineno
-    for name in ast.find_all(nodes.Name):
-        if name.ctx == "load" and name.name not in local_names:
+    names = [ast] if isinstance(ast, nodes.Name) else []
+    for name in [*names, *ast.find_all(nodes.Name)]:
+        if isinstance(name, nodes.Name) and name.ctx == "load" and name.name not in local_names:
             yield name.name, name.lineno

@@ -2,39 +2,57 @@
 
 Everything an editor can get wrong is caught here rather than while answering a customer:
 bad YAML, unknown keys, unknown fact names, missing targets, unreachable nodes, cycles, missing
-text for a locale or audience, template syntax errors, and examples that do not hold.
+text for a locale or audience, internal facts printed in customer text, template syntax errors.
+(Examples are run by `Knowledge.load`, which needs the whole set to walk.)
+
+Reading is two passes: each file alone (its shape and texts), then the set (node ids unique
+across files, every target known, every node reachable from the entry tree, no cycles).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jinja2 import TemplateSyntaxError
+from jinja2.environment import Template, TemplateExpression
 
 from bot.facts import FACTS, OPEN_ROOTS, ROOTS
 from bot.trees import yamlsource
-from bot.trees.expressions import ENV, fact_names
+from bot.trees.expressions import ENV, fact_names, printed_fact_names
 from bot.trees.model import (
+    ACTIONS,
     AUDIENCES,
+    CUSTOMER_HIDDEN_FACTS,
     LOCALES,
     SEVERITIES,
+    TREE_PREFIX,
     Branch,
     Decision,
     Example,
     Leaf,
+    Node,
+    Option,
+    QuestionNode,
     Text,
     Tree,
+    targets,
 )
 
-REQUIRED_LOCALES = ("en",)
+ENTRY_TREE = "delivery"
+REQUIRED_LOCALES = LOCALES
 _TREE_KEYS = {"tree", "description", "start", "priority", "nodes", "examples"}
 _DECISION_KEYS = {"label", "branches", "otherwise"}
-_LEAF_KEYS = {"verdict", "severity", "text"}
+_BRANCH_KEYS = {"if", "then", "label"}
+_QUESTION_KEYS = {"question", "options", "unanswered"}
+_OPTION_KEYS = {"value", "label", "then"}
+_LEAF_KEYS = {"verdict", "severity", "actions", "text"}
 _TEXT_KEYS = {"title", "summary", "steps"}
+_EXAMPLE_KEYS = {"name", "facts", "verdict", "path", "asks"}
 # Names Jinja itself provides inside templates; everything else must be a known fact.
 _TEMPLATE_NAMES = frozenset({*ENV.globals, "loop"})
 
@@ -55,36 +73,167 @@ class KnowledgeError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """One `then`/`otherwise`/`unanswered` as written, remembered for the set-level pass."""
+
+    source: str
+    target: str
+    line: int
+
+
 def load_trees(directory: Path) -> list[Tree]:
     """All trees under `directory`/trees, or KnowledgeError listing every problem found."""
     folder = directory / "trees"
-    files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
-    problems: list[Problem] = []
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
     if not files:
         raise KnowledgeError([Problem(str(folder), 1, "no trees (*.yml) found")])
+    problems: list[Problem] = []
+    readers: list[_TreeReader] = []
     trees: list[Tree] = []
     for path in files:
         reader = _TreeReader(str(path))
         tree = reader.read(path)
         problems.extend(reader.problems)
+        readers.append(reader)
         if tree is not None:
             trees.append(tree)
-    seen: dict[str, str] = {}
-    for tree in trees:
-        if tree.id in seen:
-            problems.append(
-                Problem(tree.file, 1, f"tree id {tree.id!r} also used in {seen[tree.id]}")
-            )
-        seen[tree.id] = tree.file
     if problems:
         raise KnowledgeError(problems)
-    return trees
+    return _SetChecker(trees, readers).check()
+
+
+def entry_of(trees: list[Tree]) -> Tree:
+    """The tree every answer starts in: `delivery`, or the only tree there is."""
+    for tree in trees:
+        if tree.id == ENTRY_TREE:
+            return tree
+    return trees[0]
+
+
+class _SetChecker:
+    """What no single file can know: ids across files, hand-overs, reachability, cycles."""
+
+    def __init__(self, trees: list[Tree], readers: list[_TreeReader]) -> None:
+        self.trees = trees
+        self.readers = {r.file: r for r in readers}
+        self.problems: list[Problem] = []
+
+    def fault(self, file: str, line: int, message: str) -> None:
+        self.problems.append(Problem(file, line, message))
+
+    def check(self) -> list[Tree]:
+        by_id: dict[str, Tree] = {}
+        for tree in self.trees:
+            if tree.id in by_id:
+                self.fault(tree.file, 1, f"tree id {tree.id!r} also used in {by_id[tree.id].file}")
+            by_id.setdefault(tree.id, tree)
+        if len(self.trees) > 1 and ENTRY_TREE not in by_id:
+            self.fault(self.trees[0].file, 1, f"no entry tree: one tree must be {ENTRY_TREE!r}")
+        home: dict[str, Tree] = {}
+        for tree in self.trees:
+            for node_id in tree.nodes:
+                if node_id in home:
+                    self.fault(
+                        tree.file,
+                        self._line(tree, node_id),
+                        f"node id {node_id!r} is already used in {home[node_id].file}",
+                    )
+                home.setdefault(node_id, tree)
+        resolved: dict[str, str] = {}
+        for tree in self.trees:
+            for link in self.readers[tree.file].links:
+                if link.target.startswith(TREE_PREFIX):
+                    other = by_id.get(link.target.removeprefix(TREE_PREFIX))
+                    if other is None:
+                        names = ", ".join(sorted(by_id))
+                        self.fault(
+                            tree.file,
+                            link.line,
+                            f"{link.source!r} hands over to unknown tree {link.target!r} "
+                            f"(trees: {names})",
+                        )
+                    else:
+                        resolved[link.target] = other.start
+                elif link.target not in home:
+                    message = f"{link.source!r} leads to unknown node {link.target!r}"
+                    self.fault(tree.file, link.line, message)
+        if self.problems:
+            raise KnowledgeError(self.problems)
+        trees = [_resolve(tree, resolved) for tree in self.trees]
+        nodes = {node_id: node for tree in trees for node_id, node in tree.nodes.items()}
+        home = {node_id: tree for tree in trees for node_id in tree.nodes}
+        entry = entry_of(trees)
+        reached = self._walk_all(entry.start, nodes, home)
+        for tree in trees:
+            if tree is not entry:
+                self._walk_all(tree.start, nodes, home)
+            for node_id in tree.nodes:
+                if node_id not in reached:
+                    self.fault(
+                        tree.file,
+                        self._line(tree, node_id),
+                        f"node {node_id!r} cannot be reached from {entry.id!r} "
+                        f"(start: {entry.start!r})",
+                    )
+        if self.problems:
+            raise KnowledgeError(self.problems)
+        return trees
+
+    def _line(self, tree: Tree, node_id: str) -> int:
+        return self.readers[tree.file].node_lines.get(node_id, 1)
+
+    def _walk_all(self, start: str, nodes: dict[str, Node], home: dict[str, Tree]) -> set[str]:
+        """Every node reachable from `start`, reporting each cycle once, where it closes."""
+        reached: set[str] = set()
+        on_path: set[str] = set()
+        reported: set[str] = {p.message for p in self.problems}
+
+        def visit(node_id: str) -> None:
+            if node_id in on_path:
+                tree = home[node_id]
+                message = f"cycle through {node_id!r}"
+                if message not in reported:
+                    reported.add(message)
+                    self.fault(tree.file, self._line(tree, node_id), message)
+                return
+            if node_id in reached:
+                return
+            reached.add(node_id)
+            on_path.add(node_id)
+            for child in targets(nodes[node_id]):
+                visit(child)
+            on_path.discard(node_id)
+
+        visit(start)
+        return reached
+
+
+def _resolve(tree: Tree, resolved: dict[str, str]) -> Tree:
+    """Replace `tree:<id>` targets by that tree's start node, so walking is one lookup."""
+
+    def to(target: str) -> str:
+        return resolved.get(target, target)
+
+    nodes: dict[str, Node] = {}
+    for node_id, node in tree.nodes.items():
+        if isinstance(node, Decision):
+            branches = tuple(replace(b, target=to(b.target)) for b in node.branches)
+            nodes[node_id] = replace(node, branches=branches, otherwise=to(node.otherwise))
+        elif isinstance(node, QuestionNode):
+            options = tuple(replace(o, target=to(o.target)) for o in node.options)
+            nodes[node_id] = replace(node, options=options, unanswered=to(node.unanswered))
+        else:
+            nodes[node_id] = node
+    return replace(tree, nodes=nodes)
 
 
 class _TreeReader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.links: list[_Link] = []
+        self.node_lines: dict[str, int] = {}
 
     def fault(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
@@ -96,6 +245,9 @@ class _TreeReader:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
             self.fault(line, f"not valid YAML: {exc.problem or exc.context}")
+            return None
+        except yaml.YAMLError as exc:
+            self.fault(1, f"not valid YAML: {exc}")
             return None
         except (OSError, UnicodeDecodeError) as exc:
             self.fault(1, f"cannot read: {exc}")
@@ -112,7 +264,8 @@ class _TreeReader:
         if not isinstance(raw_nodes, yamlsource.Located) or not raw_nodes:
             self.fault(yamlsource.line_of(doc, "nodes"), "missing 'nodes' (a mapping of node ids)")
             return None
-        nodes: dict[str, Decision | Leaf] = {}
+        self.node_lines = dict(raw_nodes.key_lines)
+        nodes: dict[str, Node] = {}
         for node_id, raw in raw_nodes.items():
             node = self._node(node_id, raw, raw_nodes.key_lines[node_id])
             if node is not None:
@@ -120,14 +273,19 @@ class _TreeReader:
         if not isinstance(start, str) or start not in raw_nodes:
             self.fault(yamlsource.line_of(doc, "start"), f"'start' must name a node, got {start!r}")
             return None
-        self._links(nodes, raw_nodes)
-        self._reachability(start, nodes, raw_nodes)
         examples = tuple(self._examples(doc.get("examples")))
         priority = doc.get("priority", 0)
+        description = doc.get("description") or ""
         if self.problems or not isinstance(tree_id, str):
             return None
         return Tree(
-            tree_id, self.file, start, nodes, examples, priority if isinstance(priority, int) else 0
+            tree_id,
+            self.file,
+            start,
+            nodes,
+            examples,
+            priority if isinstance(priority, int) else 0,
+            str(description),
         )
 
     def _unknown_keys(self, raw: yamlsource.Located, allowed: set[str], what: str) -> None:
@@ -138,13 +296,26 @@ class _TreeReader:
                     raw.key_lines[key], f"unknown key {key!r} in {what} (expected {expected})"
                 )
 
-    def _node(self, node_id: str, raw: Any, line: int) -> Decision | Leaf | None:
+    def _link(self, source: str, target: Any, line: int, what: str) -> str | None:
+        if not isinstance(target, str) or not target:
+            self.fault(line, f"{source!r}: {what} must name a node (or tree:<id>)")
+            return None
+        self.links.append(_Link(source, target, line))
+        return target
+
+    def _node(self, node_id: str, raw: Any, line: int) -> Node | None:
         if not isinstance(raw, yamlsource.Located):
             self.fault(line, f"node {node_id!r} must be a mapping")
+            return None
+        if node_id.startswith(TREE_PREFIX) or not node_id.strip():
+            self.fault(line, f"node id {node_id!r} may not start with {TREE_PREFIX!r}")
             return None
         if "verdict" in raw:
             self._unknown_keys(raw, _LEAF_KEYS, f"leaf {node_id!r}")
             return self._leaf(node_id, raw)
+        if "question" in raw:
+            self._unknown_keys(raw, _QUESTION_KEYS, f"question {node_id!r}")
+            return self._question(node_id, raw)
         self._unknown_keys(raw, _DECISION_KEYS, f"decision {node_id!r}")
         return self._decision(node_id, raw)
 
@@ -155,24 +326,91 @@ class _TreeReader:
             self.fault(raw.line, f"'branches' of {node_id!r} must be a list")
             return None
         for item in raw_branches:
-            if not (isinstance(item, yamlsource.Located) and set(item) == {"if", "then"}):
+            if not (isinstance(item, yamlsource.Located) and {"if", "then"} <= set(item)):
                 self.fault(
                     yamlsource.line_of(item, default=raw.line), "a branch needs 'if' and 'then'"
                 )
                 continue
+            self._unknown_keys(item, _BRANCH_KEYS, "branch")
             condition = str(item["if"])
             compiled = self._expression(condition, item.key_lines["if"])
-            if compiled is not None:
-                branches.append(Branch(condition, compiled, str(item["then"])))
+            target = self._link(node_id, item["then"], item.key_lines["then"], "'then'")
+            if compiled is not None and target is not None:
+                label = item.get("label")
+                branches.append(Branch(condition, compiled, target, str(label) if label else None))
         otherwise = raw.get("otherwise")
-        if not isinstance(otherwise, str):
+        if otherwise is None:
             self.fault(raw.line, f"decision {node_id!r} needs 'otherwise: <node>'")
             return None
-        return Decision(node_id, str(raw.get("label") or node_id), tuple(branches), otherwise)
+        target = self._link(node_id, otherwise, yamlsource.line_of(raw, "otherwise"), "otherwise")
+        if target is None:
+            return None
+        return Decision(node_id, str(raw.get("label") or node_id), tuple(branches), target)
+
+    def _per_locale(self, raw: Any, line: int, what: str) -> dict[str, str]:
+        """A `{en: ..., nb: ..., nl: ..., pt-BR: ...}` mapping of plain text, all required."""
+        if not isinstance(raw, yamlsource.Located):
+            self.fault(line, f"{what} must map each locale ({', '.join(LOCALES)}) to text")
+            return {}
+        result: dict[str, str] = {}
+        for locale, value in raw.items():
+            if locale not in LOCALES:
+                self.fault(
+                    raw.key_lines[locale],
+                    f"{what}: unknown locale {locale!r} (expected one of {', '.join(LOCALES)})",
+                )
+            elif not isinstance(value, str) or not value.strip():
+                self.fault(raw.key_lines[locale], f"{what}.{locale} must be non-empty text")
+            else:
+                result[locale] = value.strip()
+        for locale in REQUIRED_LOCALES:
+            if locale not in raw:
+                self.fault(raw.line, f"{what}: missing locale {locale!r}")
+        return result
+
+    def _question(self, node_id: str, raw: yamlsource.Located) -> QuestionNode | None:
+        texts = self._per_locale(
+            raw.get("question"), yamlsource.line_of(raw, "question"), f"question {node_id!r}"
+        )
+        raw_options = raw.get("options")
+        options: list[Option] = []
+        if not isinstance(raw_options, list) or not raw_options:
+            self.fault(raw.line, f"question {node_id!r} needs 'options' (a list)")
+            return None
+        seen: set[str] = set()
+        for item in raw_options:
+            line = yamlsource.line_of(item, default=raw.line)
+            if not (isinstance(item, yamlsource.Located) and set(_OPTION_KEYS) <= set(item)):
+                self.fault(line, "an option needs 'value', 'label' (per locale) and 'then'")
+                continue
+            self._unknown_keys(item, _OPTION_KEYS, "option")
+            value = str(item["value"])
+            if value in seen:
+                self.fault(line, f"question {node_id!r}: option value {value!r} used twice")
+            seen.add(value)
+            labels = self._per_locale(
+                item["label"], item.key_lines["label"], f"option {value!r} label"
+            )
+            target = self._link(node_id, item["then"], item.key_lines["then"], "'then'")
+            if target is not None:
+                options.append(Option(value, labels, target))
+        unanswered = raw.get("unanswered")
+        if unanswered is None:
+            self.fault(
+                raw.line,
+                f"question {node_id!r} needs 'unanswered: <node>' (where to go until answered)",
+            )
+            return None
+        target = self._link(
+            node_id, unanswered, yamlsource.line_of(raw, "unanswered"), "'unanswered'"
+        )
+        if target is None or len(texts) != len(LOCALES):
+            return None
+        return QuestionNode(node_id, texts, tuple(options), target)
 
     def _expression(self, source: str, line: int) -> Any:
         try:
-            compiled = ENV.compile_expression(source, undefined_to_none=False)
+            compiled = _compile_expression(source)
         except TemplateSyntaxError as exc:
             self.fault(line, f"condition {source!r}: {exc.message}")
             return None
@@ -181,10 +419,8 @@ class _TreeReader:
 
     def _facts(self, source: str, line: int, *, expression: bool) -> None:
         for name, offset in fact_names(source, expression=expression):
-            root = name.partition(".")[0]
-            if name in FACTS or name in ROOTS or root in _TEMPLATE_NAMES or root in OPEN_ROOTS:
-                continue
-            self.fault(line + offset - 1, f"unknown fact {name!r} (see knowledge/README.md)")
+            if not _known(name):
+                self.fault(line + offset - 1, f"unknown fact {name!r} (see knowledge/README.md)")
 
     def _leaf(self, node_id: str, raw: yamlsource.Located) -> Leaf | None:
         verdict = raw.get("verdict")
@@ -193,6 +429,7 @@ class _TreeReader:
             self.fault(
                 raw.key_lines.get("severity", raw.line), f"severity must be one of {SEVERITIES}"
             )
+        actions = self._actions(raw.get("actions"), yamlsource.line_of(raw, "actions"))
         text = raw.get("text")
         if not isinstance(text, yamlsource.Located):
             self.fault(raw.line, f"leaf {node_id!r} needs 'text' per locale and audience")
@@ -208,6 +445,7 @@ class _TreeReader:
             if not isinstance(per_audience, yamlsource.Located):
                 self.fault(line, f"text.{locale} must map audiences (agent, customer) to text")
                 continue
+            self._unknown_keys(per_audience, set(AUDIENCES), f"text.{locale}")
             for audience in AUDIENCES:
                 body = per_audience.get(audience)
                 if not isinstance(body, yamlsource.Located):
@@ -215,7 +453,7 @@ class _TreeReader:
                         per_audience.line, f"leaf {node_id!r}: no {locale} text for {audience}"
                     )
                     continue
-                rendered = self._text(body)
+                rendered = self._text(body, audience)
                 if rendered:
                     texts[(locale, audience)] = rendered
         for locale in REQUIRED_LOCALES:
@@ -224,71 +462,67 @@ class _TreeReader:
         if not isinstance(verdict, str) or not verdict:
             self.fault(raw.line, f"leaf {node_id!r} needs a 'verdict'")
             return None
-        return Leaf(node_id, verdict, str(severity), texts)
+        return Leaf(node_id, verdict, str(severity), texts, actions)
 
-    def _text(self, body: yamlsource.Located) -> Text | None:
+    def _actions(self, raw: Any, line: int) -> dict[str, tuple[str, ...]]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, yamlsource.Located):
+            self.fault(line, "'actions' must map audiences (agent, customer) to lists of actions")
+            return {}
+        self._unknown_keys(raw, set(AUDIENCES), "actions")
+        result: dict[str, tuple[str, ...]] = {}
+        for audience, ids in raw.items():
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                self.fault(raw.key_lines[audience], f"actions.{audience} must be a list of ids")
+                continue
+            for action in ids:
+                if action not in ACTIONS:
+                    self.fault(
+                        raw.key_lines[audience],
+                        f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})",
+                    )
+            result[audience] = tuple(ids)
+        return result
+
+    def _text(self, body: yamlsource.Located, audience: str) -> Text | None:
         self._unknown_keys(body, _TEXT_KEYS, "text")
         steps = body.get("steps") or []
         if not isinstance(steps, list):
             self.fault(body.line, "'steps' must be a list")
             return None
-        title = self._template(body.get("title"), yamlsource.line_of(body, "title"), "title")
-        summary = self._template(
-            body.get("summary"), yamlsource.line_of(body, "summary"), "summary"
+        title = self._template(
+            body.get("title"), yamlsource.line_of(body, "title"), "title", audience
         )
+        summary = self._template(
+            body.get("summary"), yamlsource.line_of(body, "summary"), "summary", audience
+        )
+        step_line = getattr(steps, "line", body.line)
         compiled_steps = [
-            self._template(step, getattr(steps, "line", body.line) + i, "step")
-            for i, step in enumerate(steps, start=1)
+            self._template(step, step_line + i, "step", audience) for i, step in enumerate(steps)
         ]
         if title is None or summary is None or any(s is None for s in compiled_steps):
             return None
         return Text(title, summary, tuple(s for s in compiled_steps if s is not None))
 
-    def _template(self, source: Any, line: int, what: str) -> Any:
+    def _template(self, source: Any, line: int, what: str, audience: str) -> Any:
         if not isinstance(source, str) or not source.strip():
             self.fault(line, f"{what} must be non-empty text")
             return None
         try:
-            template = ENV.from_string(source)
+            template = _compile_template(source)
         except TemplateSyntaxError as exc:
             self.fault(line + (exc.lineno or 1) - 1, f"{what}: template error: {exc.message}")
             return None
         self._facts(source, line, expression=False)
+        if audience == "customer":
+            for name, offset in printed_fact_names(source):
+                if _hidden(name):
+                    self.fault(
+                        line + offset - 1,
+                        f"customer text must not show {name!r} (internal; agent text may)",
+                    )
         return template
-
-    def _links(self, nodes: dict[str, Decision | Leaf], raw: yamlsource.Located) -> None:
-        for node in nodes.values():
-            if isinstance(node, Decision):
-                for target in [b.target for b in node.branches] + [node.otherwise]:
-                    if target not in raw:
-                        self.fault(
-                            raw.key_lines[node.id], f"{node.id!r} leads to unknown node {target!r}"
-                        )
-
-    def _reachability(
-        self, start: str, nodes: dict[str, Decision | Leaf], raw: yamlsource.Located
-    ) -> None:
-        reached: set[str] = set()
-        on_path: set[str] = set()
-
-        def visit(node_id: str) -> None:
-            if node_id in on_path:
-                self.fault(raw.key_lines.get(node_id, 1), f"cycle through {node_id!r}")
-                return
-            if node_id in reached or node_id not in nodes:
-                return
-            reached.add(node_id)
-            on_path.add(node_id)
-            for child in _children(nodes[node_id]):
-                visit(child)
-            on_path.discard(node_id)
-
-        visit(start)
-        for node_id in raw:
-            if node_id not in reached and node_id in nodes:
-                self.fault(
-                    raw.key_lines[node_id], f"node {node_id!r} cannot be reached from {start!r}"
-                )
 
     def _examples(self, raw: Any) -> Iterator[Example]:
         if raw is None:
@@ -298,26 +532,63 @@ class _TreeReader:
             return
         for item in raw:
             line = yamlsource.line_of(item)
-            if not isinstance(item, dict) or not isinstance(item.get("facts"), dict):
+            if not isinstance(item, yamlsource.Located) or not isinstance(item.get("facts"), dict):
                 self.fault(line, "an example needs 'facts' (a mapping) and 'verdict'")
                 continue
+            self._unknown_keys(item, _EXAMPLE_KEYS, "example")
             if not isinstance(item.get("verdict"), str):
                 self.fault(line, "an example needs 'verdict'")
                 continue
+            facts = _plain(item["facts"])
+            for name in _flat_names(facts):
+                if not _known(name):
+                    self.fault(yamlsource.line_of(item, "facts"), f"example: unknown fact {name!r}")
             path = item.get("path")
+            asks = item.get("asks")
             yield Example(
                 name=str(item.get("name") or f"example at line {line}"),
-                facts=_plain(item["facts"]),
+                facts=facts,
                 verdict=item["verdict"],
-                path=tuple(path) if isinstance(path, list) else None,
+                path=tuple(str(p) for p in path) if isinstance(path, list) else None,
                 line=line,
+                asks=str(asks) if asks is not None else None,
             )
 
 
-def _children(node: Decision | Leaf) -> list[str]:
-    if isinstance(node, Decision):
-        return [b.target for b in node.branches] + [node.otherwise]
-    return []
+# Compiling Jinja is most of the cost of a load; a reload after a one-line edit should only
+# compile that line. Failures are not cached (lru_cache never stores exceptions).
+@lru_cache(maxsize=8192)
+def _compile_template(source: str) -> Template:
+    return ENV.from_string(source)
+
+
+@lru_cache(maxsize=4096)
+def _compile_expression(source: str) -> TemplateExpression:
+    return ENV.compile_expression(source, undefined_to_none=False)
+
+
+def _known(name: str) -> bool:
+    root = name.partition(".")[0]
+    if root in _TEMPLATE_NAMES or root in OPEN_ROOTS:
+        return True
+    if name in ROOTS:
+        return True
+    parts = name.split(".")
+    return any(".".join(parts[:n]) in FACTS for n in range(1, len(parts) + 1))
+
+
+def _hidden(name: str) -> bool:
+    parts = name.split(".")
+    return any(".".join(parts[:n]) in CUSTOMER_HIDDEN_FACTS for n in range(1, len(parts) + 1))
+
+
+def _flat_names(facts: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in facts.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and name not in FACTS:
+            yield from _flat_names(value, f"{name}.")
+        else:
+            yield name
 
 
 def _plain(value: Any) -> Any:

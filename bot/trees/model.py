@@ -1,4 +1,8 @@
-"""A troubleshooting tree as the walker sees it: decisions that route, leaves that answer."""
+"""A troubleshooting tree as the walker sees it: decisions and questions route, leaves answer.
+
+Node ids are unique across the whole knowledge set, so a `then:` may name a node in another
+file; `tree:<id>` names another tree's start. Targets are resolved to node ids at load time.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,42 @@ AUDIENCES = ("agent", "customer")
 LOCALES = ("en", "nb", "nl", "pt-BR")
 SEVERITIES = ("info", "warning", "error")
 
+#: What the Slack UI can offer under an answer, as buttons. Editors choose per leaf and audience;
+#: the UI decides how each looks and still enforces who may press it.
+ACTIONS: dict[str, str] = {
+    "share_with_customer": "post the customer version of this answer where the customer sees it",
+    "details": "show the evidence: the delivery timeline, the server's reply and DNS findings",
+    "reactivate": "take the address off the suppression list (agents only, asks to confirm)",
+    "contact_support": "open a support request with this answer attached",
+    "check_again": "run the same diagnosis again later (useful while delivery is in progress)",
+}
+
+#: Facts a customer must never see: internal ids, ESP names, SMTP codes and raw server replies.
+CUSTOMER_HIDDEN_FACTS = frozenset(
+    {
+        "dispatch.id",
+        "event.provider",
+        "event.smtp_code",
+        "event.enhanced_status",
+        "event.diagnostic",
+        "event.reason",
+        "event.reject_reason",
+        "domain.mx",
+        "domain.cause",
+        "reputation.listings",
+        "sender.spf.problem",
+    }
+)
+
+TREE_PREFIX = "tree:"
+
 
 @dataclass(frozen=True, slots=True)
 class Branch:
     condition: str
     compiled: TemplateExpression
     target: str
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +59,23 @@ class Decision:
     label: str
     branches: tuple[Branch, ...]
     otherwise: str
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    value: str
+    labels: dict[str, str]  # locale → label
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionNode:
+    """Asked when facts cannot decide; never holds the answer up: `unanswered` leads on."""
+
+    id: str
+    texts: dict[str, str]  # locale → question
+    options: tuple[Option, ...]
+    unanswered: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +91,10 @@ class Leaf:
     verdict: str
     severity: str
     texts: dict[tuple[str, str], Text]  # (locale, audience) → text
+    actions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # audience → action ids
+
+
+Node = Decision | QuestionNode | Leaf
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +104,7 @@ class Example:
     verdict: str
     path: tuple[str, ...] | None
     line: int
+    asks: str | None = None  # the question id the walk should leave pending, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +112,16 @@ class Tree:
     id: str
     file: str
     start: str
-    nodes: dict[str, Decision | Leaf]
+    nodes: dict[str, Node]
     examples: tuple[Example, ...] = field(default=())
     priority: int = 0
+    description: str = ""
+
+
+def targets(node: Node) -> list[str]:
+    """Where a node can lead, in the order an editor wrote them."""
+    if isinstance(node, Decision):
+        return [b.target for b in node.branches] + [node.otherwise]
+    if isinstance(node, QuestionNode):
+        return [o.target for o in node.options] + [node.unanswered]
+    return []

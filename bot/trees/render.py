@@ -1,12 +1,13 @@
-"""Render a leaf's text for one locale and audience, escaping every value for the target."""
+"""Render a leaf's text (and a pending question) for one locale and audience, escaping every
+value for the target."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.model import Answer
+from bot.model import Answer, Question
 from bot.trees.expressions import Escaper, escaping
-from bot.trees.model import Leaf, Text
+from bot.trees.model import Leaf, QuestionNode, Text
 
 DEFAULT_LOCALE = "en"
 
@@ -27,4 +28,20 @@ def render(
         title = text.title.render(**facts).strip()
         summary = text.summary.render(**facts).strip()
         steps = tuple(s for s in (step.render(**facts).strip() for step in text.steps) if s)
-    return Answer(title, summary, steps, used_locale, audience)
+    return Answer(
+        title, summary, steps, used_locale, audience, actions=leaf.actions.get(audience, ())
+    )
+
+
+def render_question(question: QuestionNode, *, locale: str, escape: Escaper = str) -> Question:
+    """The question in the answer's language. Its text is the editor's, not a template, but
+    it is still escaped for the target so no tree can smuggle a mention into Slack."""
+
+    def pick(texts: dict[str, str]) -> str:
+        return escape(texts.get(locale) or texts[DEFAULT_LOCALE])
+
+    return Question(
+        question.id,
+        pick(question.texts),
+        tuple((option.value, pick(option.labels)) for option in question.options),
+    )

@@ -1,14 +1,20 @@
-"""Walk a tree over facts: the first branch whose condition holds, else `otherwise`."""
+"""Walk the knowledge over facts: a decision takes its first branch whose condition holds, else
+`otherwise`; a question takes the option answered in `answers.<id>`, else `unanswered`.
+
+An unanswered question never stops the walk: it ends at a leaf like any other, and the
+questions passed on the way are returned so the UI can ask them and walk again with the answer.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateError
 
-from bot.trees.model import Decision, Leaf, Tree
+from bot.trees.model import Decision, Leaf, Node, QuestionNode
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +23,12 @@ log = logging.getLogger(__name__)
 class Walk:
     leaf: Leaf
     path: tuple[str, ...]
+    pending: tuple[QuestionNode, ...] = ()
+
+    @property
+    def question(self) -> QuestionNode | None:
+        """The first question left unanswered on the way: the one most worth asking."""
+        return self.pending[0] if self.pending else None
 
 
 def holds(condition: Any, facts: dict[str, Any]) -> bool:
@@ -28,15 +40,27 @@ def holds(condition: Any, facts: dict[str, Any]) -> bool:
         return False
 
 
-def walk(tree: Tree, facts: dict[str, Any]) -> Walk:
-    path = [tree.start]
-    node = tree.nodes[tree.start]
-    while isinstance(node, Decision):
-        target = node.otherwise
-        for branch in node.branches:
-            if holds(branch.compiled, facts):
-                target = branch.target
-                break
+def walk(nodes: Mapping[str, Node], start: str, facts: dict[str, Any]) -> Walk:
+    answers = facts.get("answers")
+    answers = answers if isinstance(answers, Mapping) else {}
+    path = [start]
+    pending: list[QuestionNode] = []
+    node = nodes[start]
+    while not isinstance(node, Leaf):
+        if isinstance(node, Decision):
+            target = node.otherwise
+            for branch in node.branches:
+                if holds(branch.compiled, facts):
+                    target = branch.target
+                    break
+        else:
+            given = answers.get(node.id)
+            chosen = next((o for o in node.options if o.value == str(given)), None)
+            if given is None or chosen is None:
+                pending.append(node)
+                target = node.unanswered
+            else:
+                target = chosen.target
         path.append(target)
-        node = tree.nodes[target]
-    return Walk(node, tuple(path))
+        node = nodes[target]
+    return Walk(node, tuple(path), tuple(pending))

@@ -24,7 +24,8 @@ async def open_store(url: str | None) -> Store:
     """Open (creating and migrating as needed) the store that `url` names.
 
     `None` or "" means the default SQLite file; `sqlite:///path` or a bare path an SQLite file;
-    `:memory:` a throwaway database.
+    `:memory:` a throwaway database; `postgresql://user@host/db` a PostgreSQL database shared
+    by several instances (add `?search_path=schema` to use a schema other than `public`).
     """
     from bot.sources.store.sqlite import SQLiteStore
 
@@ -33,13 +34,15 @@ async def open_store(url: str | None) -> Store:
     elif url == ":memory:":
         return await SQLiteStore.open(":memory:")
     elif url.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            "PostgreSQL stores are not supported by this version yet; use an SQLite path"
-        )
+        from bot.sources.store.postgres import PostgresStore
+
+        return await PostgresStore.open(url)
     elif url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
     elif "://" in url:
-        raise StoreError(f"unknown store URL {url!r}: use a file path or sqlite:///path")
+        raise StoreError(
+            f"unknown store URL {url!r}: use a file path, sqlite:///path or postgresql://..."
+        )
     else:
         path = Path(url)
     path = path.expanduser()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Protocol
 
 from bot.model import DeliveryEvent, Dispatch
@@ -43,6 +44,11 @@ class Store(Protocol):
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
         """Addresses we have seen at `domain`, so "not found" can suggest a near miss."""
+        ...
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Delete events older than `older_than` (and dispatches with nothing newer); returns
+        how many events went. Retention is the operator's call: `whymail store prune`."""
         ...
 
     async def close(self) -> None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -33,6 +33,16 @@ ON CONFLICT (id) DO UPDATE SET
     tenant = excluded.tenant, kind = excluded.kind, subject = excluded.subject,
     sender = excluded.sender, created_at = excluded.created_at, state = excluded.state,
     internal_error = excluded.internal_error
+"""
+
+_PRUNE_CHUNK = 20_000
+_PRUNE_EVENTS = "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)"
+_PRUNE_DISPATCHES = """
+DELETE FROM dispatches
+WHERE (created_at < ?1
+       OR (created_at IS NULL
+           AND EXISTS (SELECT 1 FROM events e WHERE e.dispatch_id = dispatches.id)))
+  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dispatch_id = dispatches.id AND e.ts >= ?2)
 """
 
 
@@ -164,17 +174,58 @@ class SQLiteStore:
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]
 
+    async def prune(self, older_than: timedelta) -> int:
+        """Delete in chunks, each its own short write transaction, so a running `whymail serve`
+        keeps storing webhooks while a large prune goes on (SQLite has one writer at a time).
+        Dispatches go by the same rule as on PostgreSQL (see PostgresStore.prune)."""
+        cutoff = (datetime.now(UTC) - older_than).isoformat(timespec="microseconds")
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.execute(_PRUNE_DISPATCHES, (cutoff, cutoff))
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+        removed = 0
+        while True:
+            before = self._db.total_changes
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute(_PRUNE_EVENTS, (cutoff, _PRUNE_CHUNK))
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+            done = self._db.total_changes - before
+            removed += done
+            if done < _PRUNE_CHUNK:
+                return removed
+
+    async def kv_get(self, scope: str, key: str) -> str | None:
+        """A small shared value (bot/slack/state.py keeps per-user preferences here)."""
+        async with self._db.execute(
+            "SELECT value FROM kv WHERE scope = ? AND key = ?", (scope, key)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def kv_put(self, scope: str, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE "
+            "SET value = excluded.value, updated_at = excluded.updated_at",
+            (scope, key, value, datetime.now(UTC).isoformat(timespec="seconds")),
+        )
+
     async def _events(self, sql: str, args: Iterable[Any]) -> list[DeliveryEvent]:
         async with self._db.execute(sql, tuple(args)) as cursor:
             return [_event_from_row(row) for row in await cursor.fetchall()]
 
     async def _dispatches(self, sql: str, args: Iterable[Any]) -> list[Dispatch]:
-        self._db.row_factory = aiosqlite.Row
-        try:
-            async with self._db.execute(sql, tuple(args)) as cursor:
-                rows = list(await cursor.fetchall())
-        finally:
-            self._db.row_factory = None
+        # Column names from the cursor, not a connection-wide row_factory: lookups overlap on
+        # the one shared connection, and switching its factory under another query races.
+        async with self._db.execute(sql, tuple(args)) as cursor:
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
         if not rows:
             return []
         ids = [row["id"] for row in rows]

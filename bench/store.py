@@ -1,0 +1,406 @@
+"""Measure the evidence store at scale: batched ingest, then lookups, on SQLite and PostgreSQL.
+
+Run from the repository root:
+
+    python bench/store.py --quick                            # 20,000 events, both backends
+    python bench/store.py                                    # 1,000,000 events, both backends
+    python bench/store.py --events 10000000 --backends postgresql
+
+What it does, and how each figure is computed:
+
+- Generates N events from dispatches the way a sender of invoices sees them: each dispatch goes
+  to one recipient (one in ten also has a cc), and yields queued, sent, then delivered (often
+  opened, sometimes clicked), or deferred-then-delivered, or a bounce, or a complaint: about
+  3.6 events per dispatch. Recipients (N / 25 of them, over a few big mailbox providers and
+  many company domains) are drawn Zipf-ishly, weight 1 / (rank + 10) ** 0.9, so a few addresses
+  get thousands of events and most get a handful. Times spread over the last 120 days, so
+  PostgreSQL holds five monthly partitions. 1% of events are redelivered (same dedupe key).
+- ingest: events go in through `add_events` in batches (`--batch`, default 5,000), each
+  dispatch's record first through `put_dispatches`. "events/s" is events stored divided by the
+  time spent inside `add_events` (generation in Python is excluded; it is not the store's cost);
+  "with dispatches" also counts the time in `put_dispatches`.
+- ANALYZE, as autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) would do on a live store.
+- lookups: `--lookups` calls (default 2,000, after 100 warm-up calls) of each of
+  `events_for_recipient`, `dispatches_for_recipient` (random known recipients, uniformly, so
+  rare and hot addresses alike) and `events_for_dispatch` (random dispatch ids), one at a
+  time; each figure is the wall time of the store call including decoding the rows into
+  DeliveryEvent objects. p50, p99 and max in milliseconds, with the mean number of rows.
+- prune: `prune(older_than=90 days)`, which removes about a quarter of the events.
+
+The PostgreSQL run uses a schema of its own (bench_<random>), dropped afterwards; the SQLite
+run a file in a temporary folder. Progress goes to stderr, the figures to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import itertools
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg
+
+from bot.model import DeliveryEvent, Dispatch, DispatchState, EventType, Recipient, Role
+from bot.sources.store import Store, open_store
+from bot.sources.store import postgres as postgres_backend
+from bot.sources.store import sqlite as sqlite_backend
+
+DEFAULT_PG = os.environ.get("WHYMAIL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BIG_PROVIDERS = (
+    ("gmail.com", 0.30),
+    ("outlook.com", 0.12),
+    ("hotmail.com", 0.06),
+    ("yahoo.com", 0.04),
+    ("icloud.com", 0.03),
+)
+SPAN = timedelta(days=120)
+WARMUP = 100
+
+
+@dataclass
+class World:
+    """The recipients and the clock of one generated data set."""
+
+    recipients: list[str]
+    cumulative: list[float]
+    rng: random.Random
+    now: datetime
+    used: set[str] = field(default_factory=set)
+
+    @classmethod
+    def make(cls, events: int, seed: int) -> World:
+        rng = random.Random(seed)
+        count = max(500, events // 25)
+        companies = [f"firma{n}.no" for n in range(max(50, count // 40))]
+        recipients = []
+        for n in range(count):
+            pick = rng.random()
+            domain = None
+            for name, share in BIG_PROVIDERS:
+                if pick < share:
+                    domain = name
+                    break
+                pick -= share
+            recipients.append(f"user{n}@{domain or rng.choice(companies)}")
+        rng.shuffle(recipients)
+        weights = [1 / (rank + 10) ** 0.9 for rank in range(count)]
+        return cls(recipients, list(accumulate(weights)), rng, datetime.now(UTC))
+
+    def recipient(self) -> str:
+        pick = self.rng.random() * self.cumulative[-1]
+        address = self.recipients[bisect.bisect(self.cumulative, pick)]
+        self.used.add(address)
+        return address
+
+
+@dataclass
+class Batch:
+    dispatches: list[Dispatch] = field(default_factory=list)
+    events: list[DeliveryEvent] = field(default_factory=list)
+
+
+def _story(rng: random.Random) -> list[EventType]:
+    roll = rng.random()
+    start = [EventType.QUEUED, EventType.SENT]
+    if roll < 0.05:
+        return [*start, EventType.BOUNCED]
+    if roll < 0.10:
+        return [*start, EventType.DEFERRED, EventType.DEFERRED, EventType.DELIVERED]
+    if roll < 0.105:
+        return [*start, EventType.DELIVERED, EventType.COMPLAINED]
+    story = [*start, EventType.DELIVERED]
+    if rng.random() < 0.45:
+        story.append(EventType.OPENED)
+        if rng.random() < 0.25:
+            story.append(EventType.CLICKED)
+    return story
+
+
+def generate(world: World, total: int, batch_size: int) -> Iterator[Batch]:
+    """Batches of about `batch_size` events, in time order, until `total` events were made."""
+    rng = world.rng
+    start = world.now - SPAN
+    step = SPAN / (total / 3.6)
+    made = 0
+    serial = itertools.count()
+    batch = Batch()
+    while made < total:
+        n = next(serial)
+        created = start + step * n
+        tenant = f"tenant{n % 20}"
+        dispatch_id = f"d-{n:09d}"
+        to = world.recipient()
+        recipients = [Recipient(to)]
+        if rng.random() < 0.1:
+            recipients.append(Recipient(world.recipient(), Role.CC))
+        failed = False
+        for recipient in recipients:
+            message_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            at = created
+            for kind in _story(rng):
+                at += timedelta(seconds=rng.uniform(0.5, 90))
+                bounced = kind is EventType.BOUNCED
+                failed |= bounced
+                key = f"postmark:{kind.value}:{message_id}:{made}"
+                event = DeliveryEvent(
+                    provider="postmark",
+                    event_type=kind,
+                    timestamp=at,
+                    recipient=recipient.address,
+                    message_id=message_id,
+                    dispatch_id=dispatch_id,
+                    tenant=tenant,
+                    smtp_code=550 if bounced else None,
+                    enhanced_status="5.1.1" if bounced else None,
+                    diagnostic="550 5.1.1 <x>: Recipient address rejected: User unknown"
+                    if bounced
+                    else None,
+                    mx_host=f"mx.{recipient.address.rpartition('@')[2]}",
+                    reason="userunknown" if bounced else None,
+                    hard=True if bounced else None,
+                    dedupe_key=key,
+                    raw={
+                        "RecordType": kind.value,
+                        "MessageID": message_id,
+                        "Recipient": recipient.address,
+                        "Metadata": {"dispatch_id": dispatch_id, "tenant": tenant},
+                        "Tag": "invoice",
+                    },
+                )
+                batch.events.append(event)
+                if rng.random() < 0.01:
+                    batch.events.append(event)  # a webhook redelivery
+                made += 1
+        batch.dispatches.append(
+            Dispatch(
+                id=dispatch_id,
+                tenant=tenant,
+                kind="invoice",
+                subject=f"Invoice {n}",
+                sender=f"billing@{tenant}.example",
+                recipients=tuple(recipients),
+                created_at=created,
+                state=DispatchState.FAILED if failed else DispatchState.SENT,
+            )
+        )
+        if len(batch.events) >= batch_size or made >= total:
+            yield batch
+            batch = Batch()
+
+
+@dataclass
+class Result:
+    backend: str
+    events: int = 0
+    event_seconds: float = 0.0
+    dispatch_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    lookups: list[tuple[str, list[float], list[int]]] = field(default_factory=list)
+    prune: tuple[int, float] | None = None
+
+
+def _progress(text: str) -> None:
+    print(f"\r{text}\033[K", end="", file=sys.stderr, flush=True)
+
+
+async def ingest(store: Store, args: argparse.Namespace, result: Result) -> World:
+    world = World.make(args.events, args.seed)
+    started = time.perf_counter()
+    for batch in generate(world, args.events, args.batch):
+        t0 = time.perf_counter()
+        await store.put_dispatches(batch.dispatches)
+        t1 = time.perf_counter()
+        result.events += await store.add_events(batch.events)
+        t2 = time.perf_counter()
+        result.dispatch_seconds += t1 - t0
+        result.event_seconds += t2 - t1
+        rate = result.events / result.event_seconds
+        _progress(f"{result.backend}: {result.events:,} / {args.events:,} events, {rate:,.0f}/s")
+    result.wall_seconds = time.perf_counter() - started
+    print(file=sys.stderr)
+    return world
+
+
+async def measure(
+    name: str,
+    call: Callable[[str], Awaitable[list[Any]]],
+    keys: list[str],
+    result: Result,
+) -> None:
+    times: list[float] = []
+    rows: list[int] = []
+    for n, key in enumerate(keys):
+        t0 = time.perf_counter()
+        found = await call(key)
+        elapsed = time.perf_counter() - t0
+        if n >= WARMUP:
+            times.append(elapsed)
+            rows.append(len(found))
+        if n % 200 == 0:
+            _progress(f"{result.backend}: {name} {n}/{len(keys)}")
+    result.lookups.append((name, times, rows))
+
+
+@contextmanager
+def undecoded() -> Iterator[None]:
+    """Leave rows as the driver returns them (no DeliveryEvent objects, no parsing of `raw`), to
+    show how much of a lookup is the database and how much is building Python objects."""
+    saved = sqlite_backend._event_from_row, postgres_backend._event_from_row
+    sqlite_backend._event_from_row = postgres_backend._event_from_row = tuple  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sqlite_backend._event_from_row, postgres_backend._event_from_row = saved
+
+
+async def lookups(store: Store, world: World, args: argparse.Namespace, result: Result) -> None:
+    rng = random.Random(args.seed + 1)
+    count = args.lookups + WARMUP
+    seen = sorted(world.used)
+    addresses = [rng.choice(seen) for _ in range(count)]
+    dispatches = int(result.events / 3.6)
+    ids = [f"d-{rng.randrange(dispatches):09d}" for _ in range(count)]
+    await measure("events by recipient", store.events_for_recipient, addresses, result)
+    with undecoded():
+        await measure("  rows only (no objects)", store.events_for_recipient, addresses, result)
+    await measure("dispatches by recipient", store.dispatches_for_recipient, addresses, result)
+    await measure("events by dispatch id", store.events_for_dispatch, ids, result)
+    with undecoded():
+        await measure("  rows only (no objects)", store.events_for_dispatch, ids, result)
+    print(file=sys.stderr)
+
+
+async def analyze(backend: str, url: str) -> None:
+    if backend == "postgresql":
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+        return
+    import sqlite3
+
+    with sqlite3.connect(url) as db:
+        db.execute("ANALYZE")
+
+
+async def run(backend: str, url: str, args: argparse.Namespace) -> Result:
+    result = Result(backend)
+    store = await open_store(url)
+    try:
+        world = await ingest(store, args, result)
+        _progress(f"{backend}: ANALYZE")
+        await analyze(backend, url)
+        await lookups(store, world, args, result)
+        if not args.no_prune:
+            _progress(f"{backend}: prune --older-than 90d")
+            t0 = time.perf_counter()
+            removed = await store.prune(timedelta(days=90))
+            result.prune = (removed, time.perf_counter() - t0)
+            print(file=sys.stderr)
+    finally:
+        await store.close()
+    return result
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    print(
+        f"whymail store bench: {args.events:,} events, batches of {args.batch:,}, "
+        f"{args.lookups:,} lookups each; load before: {args.load}"
+    )
+    print()
+    print(
+        f"{'backend':<11} {'events stored':>13} {'events/s':>10} {'with dispatches':>16} "
+        f"{'wall s':>8}"
+    )
+    for r in results:
+        both = r.events / (r.event_seconds + r.dispatch_seconds)
+        print(
+            f"{r.backend:<11} {r.events:>13,} {r.events / r.event_seconds:>10,.0f} "
+            f"{both:>16,.0f} {r.wall_seconds:>8.1f}"
+        )
+    print()
+    print(f"{'backend':<11} {'lookup':<24} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'rows':>6}")
+    for r in results:
+        for name, times, rows in r.lookups:
+            print(
+                f"{r.backend:<11} {name:<24} {_ms(times, 0.5):>8.2f} {_ms(times, 0.99):>8.2f} "
+                f"{max(times) * 1000:>8.2f} {statistics.mean(rows):>6.1f}"
+            )
+    print()
+    for r in results:
+        if r.prune:
+            removed, seconds = r.prune
+            print(f"{r.backend:<11} prune --older-than 90d: {removed:,} events in {seconds:.2f} s")
+
+
+async def main_async(args: argparse.Namespace) -> list[Result]:
+    results = []
+    for backend in args.backends:
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="whymail-bench-") as folder:
+                results.append(await run(backend, str(Path(folder) / "bench.sqlite3"), args))
+            continue
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(args.pg_url)
+        try:
+            await admin.execute(f'CREATE SCHEMA "{schema}"')
+            sep = "&" if "?" in args.pg_url else "?"
+            results.append(await run(backend, f"{args.pg_url}{sep}search_path={schema}", args))
+        finally:
+            if not args.keep:
+                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000, help="default 1,000,000")
+    parser.add_argument("--quick", action="store_true", help="20,000 events, 500 lookups")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--batch", type=int, default=5000, help="events per add_events call")
+    parser.add_argument("--lookups", type=int, default=2000, help="timed calls per lookup kind")
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="env WHYMAIL_BENCH_POSTGRES")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--no-prune", action="store_true", help="skip the prune measurement")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.lookups = 20_000, 500
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for backend in args.backends:
+        if backend not in ("sqlite", "postgresql"):
+            parser.error(f"unknown backend {backend!r}: sqlite, postgresql")
+    args.load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    # Stopped with SIGTERM, still remove the temporary SQLite file and PostgreSQL schema.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report(asyncio.run(main_async(args)), args)
+
+
+if __name__ == "__main__":
+    main()

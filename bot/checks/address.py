@@ -1,0 +1,76 @@
+"""Address syntax and the one form every stage compares addresses in.
+
+email-validator does the syntax (RFC 5321/5322/6531) without its network checks: its DNS step
+turns timeouts into "deliverable" (and `.test` into "invalid"), so deliverability is our own
+DNS stage's job, with honest timeouts. Internationalised domains are stored as ASCII (IDNA), the
+form ESP events and DNS use, while the Unicode form stays available for showing to people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidAddress:
+    text: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    #: Lower-case addr-spec with an ASCII (IDNA) domain: the form events are stored under.
+    normalised: str
+    local: str
+    #: The domain as DNS sees it (xn-- labels for IDN).
+    domain: str
+    #: The domain as people write it (æøå, ç, ã).
+    unicode_domain: str
+
+
+def normalise_address(address: str) -> str:
+    """Lower-case addr-spec with an ASCII (IDNA) domain: the form events are stored under.
+
+    IDNA 2008 with UTS #46 mapping, as email-validator and browsers use: Python's own "idna"
+    codec is IDNA 2003, which turns straße.de into strasse.de, another domain.
+    """
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{ascii_domain(domain)}".lower()
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain as DNS asks for it; unchanged when it is not a valid IDN."""
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        return domain.lower()
+
+
+def parse_address(candidate: str) -> Address | InvalidAddress:
+    """Validate syntax only; `.test` names pass so tests and demos can use reserved domains.
+
+    `test_environment` only admits the reserved `.test` names; the DNS stage still says whether
+    such a domain exists, so nothing invalid slips through as deliverable.
+    """
+    try:
+        result = validate_email(
+            candidate,
+            check_deliverability=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            test_environment=True,
+        )
+    except EmailNotValidError as exc:
+        return InvalidAddress(candidate, str(exc))
+    normalised = normalise_address(f"{result.local_part}@{result.ascii_domain}")
+    local, _, domain = normalised.rpartition("@")
+    return Address(normalised, local, domain, result.domain.lower())
+
+
+def check_address(candidate: str) -> str | InvalidAddress:
+    """The normalised address, or why it is not one."""
+    parsed = parse_address(candidate)
+    return parsed.normalised if isinstance(parsed, Address) else parsed

@@ -1,0 +1,145 @@
+"""Brevo (ex-Sendinblue) transactional webhook events, and the events API's items.
+
+Brevo sends no event id (the payload's `id` is the webhook's), so the dedupe key is a hash of
+message id, event name, recipient and the millisecond `ts_epoch`. Only `ts_epoch` (and
+`ts_event`) are reliably UTC; `date` follows the account's time zone, so it is the last resort.
+Our metadata travels in the `X-Mailin-custom` header as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from bot.model import DeliveryEvent, EventType
+from bot.query import normalise_address
+from bot.sources.payload import PayloadError, bounded, smtp_parts, text, timestamp
+
+PROVIDER = "brevo"
+
+
+class _Meaning(NamedTuple):
+    event_type: EventType
+    reject_reason: str | None = None
+    hard: bool | None = None
+    suppressed: bool = False
+
+
+_EVENTS: dict[str, _Meaning] = {
+    "request": _Meaning(EventType.QUEUED),
+    "sent": _Meaning(EventType.QUEUED),
+    "delivered": _Meaning(EventType.DELIVERED),
+    "hard_bounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "soft_bounce": _Meaning(EventType.BOUNCED, "bounced", hard=False),
+    "blocked": _Meaning(EventType.REJECTED, "blocked", suppressed=True),
+    "spam": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "complaint": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "invalid_email": _Meaning(EventType.REJECTED, "invalid", hard=True),
+    "deferred": _Meaning(EventType.DEFERRED, hard=False),
+    "opened": _Meaning(EventType.OPENED),
+    "unique_opened": _Meaning(EventType.OPENED),
+    "proxy_open": _Meaning(EventType.OPENED),
+    "unique_proxy_open": _Meaning(EventType.OPENED),
+    "click": _Meaning(EventType.CLICKED),
+    "unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "unsubscribed": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "error": _Meaning(EventType.FAILED, "other"),
+}
+
+# The events API (`/v3/smtp/statistics/events`) names the same events in camelCase plurals.
+API_EVENTS: dict[str, str] = {
+    "requests": "request",
+    "delivered": "delivered",
+    "hardBounces": "hard_bounce",
+    "softBounces": "soft_bounce",
+    "blocked": "blocked",
+    "spam": "spam",
+    "invalid": "invalid_email",
+    "deferred": "deferred",
+    "opened": "opened",
+    "clicks": "click",
+    "unsubscribed": "unsubscribed",
+    "error": "error",
+    "loadedByProxy": "proxy_open",
+}
+
+_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
+_ERROR_PREFIX = re.compile(r"^\s*[A-Za-z]+Error:\s*")
+
+
+def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
+    name = text(payload, "event")
+    assert name is not None
+    name = API_EVENTS.get(name, name) if name not in _EVENTS else name
+    meaning = _EVENTS.get(name, _Meaning(EventType.UNKNOWN))
+    recipient = text(payload, "email")
+    assert recipient is not None
+    when = _when(payload)
+    reason = text(payload, "reason", required=False)
+    diagnostic = bounded(_ERROR_PREFIX.sub("", reason).strip() if reason else None)
+    smtp_code, enhanced = smtp_parts(diagnostic)
+    if meaning.event_type in _NO_REPLY_CODES:
+        smtp_code, enhanced = None, None
+    message_id = text(payload, "message-id", "messageId", required=False)
+    custom = _custom(payload.get("X-Mailin-custom"))
+    address = normalise_address(recipient)
+    stable = "\x1f".join(
+        (message_id or "", name, address, str(payload.get("ts_epoch") or when.isoformat()))
+    )
+    return [
+        DeliveryEvent(
+            provider=PROVIDER,
+            event_type=meaning.event_type,
+            timestamp=when,
+            recipient=address,
+            message_id=message_id,
+            dispatch_id=_str(custom.get("dispatch_id")),
+            tenant=_str(custom.get("tenant")),
+            reject_reason=meaning.reject_reason,
+            smtp_code=smtp_code,
+            enhanced_status=enhanced,
+            diagnostic=diagnostic,
+            hard=meaning.hard,
+            suppressed=meaning.suppressed,
+            dedupe_key=f"{PROVIDER}:h:{hashlib.sha256(stable.encode()).hexdigest()[:40]}",
+            raw=dict(payload),
+        )
+    ]
+
+
+def normalize_batch(payload: Any) -> list[DeliveryEvent]:
+    """A webhook body: one event, or an array when "batched webhooks" is on."""
+    items = payload if isinstance(payload, list) else [payload]
+    events: list[DeliveryEvent] = []
+    for number, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise PayloadError(f"event {number}: expected a JSON object")
+        events += normalize(item)
+    return events
+
+
+def _when(payload: Mapping[str, Any]) -> datetime:
+    epoch_ms = payload.get("ts_epoch")
+    if isinstance(epoch_ms, int | float) and not isinstance(epoch_ms, bool):
+        try:
+            return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise PayloadError(f"field 'ts_epoch' is not a timestamp: {epoch_ms!r}") from None
+    return timestamp(payload, "ts_event", "date")
+
+
+def _custom(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -1,0 +1,216 @@
+"""The configured ESP accounts, asked together: evidence the store lacks, and reactivation.
+
+The store answers first; `EspSources.lookup` fills gaps (mail sent before the webhooks existed,
+a webhook that never came) and never holds a diagnosis up: every provider is asked at once,
+under one deadline, and a provider that fails or is late becomes a note naming what is missing
+rather than an error. Reactivation is logged on the `whymail.audit` logger, who and what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from bot.config import Settings
+from bot.model import DeliveryEvent
+from bot.sources.api.base import EspApiError, ESPClient, ReactivationResult, Suppression
+from bot.sources.api.brevo import BrevoClient
+from bot.sources.api.mailgun import MailgunClient
+from bot.sources.api.postmark import PostmarkClient
+from bot.sources.api.sendgrid import SendGridClient
+from bot.sources.api.ses import SesClient
+from bot.sources.espsettings import EspSettings
+
+__all__ = [
+    "ESPClient",
+    "EspApiError",
+    "EspLookup",
+    "EspSources",
+    "ReactivationResult",
+    "Suppression",
+    "build_clients",
+]
+
+audit = logging.getLogger("whymail.audit")
+
+#: Names as an agent reads them in a note.
+DISPLAY = {
+    "postmark": "Postmark",
+    "mailgun": "Mailgun",
+    "sendgrid": "SendGrid",
+    "ses": "Amazon SES",
+    "brevo": "Brevo",
+}
+
+
+def build_clients(esp: EspSettings, http: httpx.AsyncClient) -> dict[str, ESPClient]:
+    """A client for each provider whose API credentials are set."""
+    clients: dict[str, ESPClient] = {}
+    if esp.postmark_server_token:
+        clients["postmark"] = PostmarkClient(esp.postmark_server_token, http, esp.postmark_api_url)
+    if esp.mailgun_api_key and esp.mailgun_domain:
+        clients["mailgun"] = MailgunClient(
+            esp.mailgun_api_key, esp.mailgun_domain, http, esp.mailgun_base_url
+        )
+    if esp.sendgrid_api_key:
+        clients["sendgrid"] = SendGridClient(esp.sendgrid_api_key, http, esp.sendgrid_api_url)
+    if esp.aws_access_key_id and esp.aws_secret_access_key and esp.aws_region:
+        clients["ses"] = SesClient(
+            esp.aws_access_key_id,
+            esp.aws_secret_access_key,
+            esp.aws_region,
+            http,
+            esp.ses_base_url,
+            esp.aws_session_token,
+        )
+    if esp.brevo_api_key:
+        clients["brevo"] = BrevoClient(esp.brevo_api_key, http, esp.brevo_api_url)
+    return clients
+
+
+@dataclass(frozen=True, slots=True)
+class EspLookup:
+    events: tuple[DeliveryEvent, ...] = ()
+    suppressions: tuple[Suppression, ...] = ()
+    consulted: tuple[str, ...] = ()
+    #: Providers that did not answer (in time), with why: the answer is partial without them.
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(
+            f"{DISPLAY.get(p, p)} API did not answer: {why}" for p, why in self.missing.items()
+        )
+
+
+class EspSources:
+    def __init__(
+        self,
+        clients: Mapping[str, ESPClient],
+        *,
+        deadline: float = 8.0,
+        http: httpx.AsyncClient | None = None,
+        cache_seconds: float = 300.0,
+    ) -> None:
+        self.clients = dict(clients)
+        self._deadline = deadline
+        self._http = http
+        self._cache_seconds = cache_seconds
+        #: address → (expires, lookup): agents ask again and again while they help someone,
+        #: and Brevo's events endpoint allows 300 requests an hour.
+        self._cache: OrderedDict[str, tuple[float, EspLookup]] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EspSources:
+        """Owns its HTTP client (close with `aclose`)."""
+        http = httpx.AsyncClient(timeout=10.0, headers={"User-Agent": "whymail"})
+        esp = settings.esp
+        return cls(build_clients(esp, http), deadline=esp.esp_deadline, http=http)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def lookup(self, address: str) -> EspLookup:
+        """Every configured provider's events and suppression for `address`, within the
+        deadline; whatever is late or failed is named in `missing`."""
+        if not self.clients:
+            return EspLookup()
+        cached = self._cache.get(address)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        tasks = {
+            name: asyncio.ensure_future(self._ask(client, address))
+            for name, client in self.clients.items()
+        }
+        await asyncio.wait(tasks.values(), timeout=self._deadline)
+        events: list[DeliveryEvent] = []
+        suppressions: list[Suppression] = []
+        consulted: list[str] = []
+        missing: dict[str, str] = {}
+        for name, task in tasks.items():
+            if not task.done():
+                task.cancel()
+                missing[name] = f"no answer within the {self._deadline:g} s deadline"
+                continue
+            error = task.exception()
+            if isinstance(error, EspApiError):
+                missing[name] = error.message
+                continue
+            if error is not None:
+                missing[name] = f"{type(error).__name__}: {error}"
+                continue
+            found, suppression = task.result()
+            consulted.append(name)
+            events += found
+            if suppression is not None:
+                suppressions.append(suppression)
+        events.sort(key=lambda e: e.timestamp)
+        result = EspLookup(tuple(events), tuple(suppressions), tuple(consulted), missing)
+        if not missing:  # a partial answer is not kept: the next question asks again
+            self._cache[address] = (time.monotonic() + self._cache_seconds, result)
+            while len(self._cache) > 1000:
+                self._cache.popitem(last=False)
+        return result
+
+    @staticmethod
+    async def _ask(
+        client: ESPClient, address: str
+    ) -> tuple[list[DeliveryEvent], Suppression | None]:
+        events, suppression = await asyncio.gather(
+            client.events_for_recipient(address), client.suppression(address)
+        )
+        return events, suppression
+
+    async def reactivate(self, provider: str, address: str, actor: str) -> ReactivationResult:
+        """Take `address` off `provider`'s suppression lists. Only for agents: the caller (the
+        Slack layer) decides who may; this logs every attempt, who and what, and its outcome."""
+        client = self.clients.get(provider)
+        if client is None:
+            audit.warning(
+                "reactivation refused: actor=%r provider=%r address=%r: not configured",
+                actor,
+                provider,
+                address,
+            )
+            return ReactivationResult(
+                provider, address, False, (), f"{provider} API is not configured"
+            )
+        audit.info(
+            "reactivation requested: actor=%r provider=%s address=%r", actor, provider, address
+        )
+        try:
+            result = await client.reactivate(address, actor)
+            self._cache.pop(address, None)
+        except EspApiError as exc:
+            audit.warning(
+                "reactivation failed: actor=%r provider=%s address=%r: %s",
+                actor,
+                provider,
+                address,
+                exc.message,
+            )
+            return ReactivationResult(provider, address, False, (), exc.message)
+        audit.info(
+            "reactivation done: actor=%r provider=%s address=%r ok=%s removed_from=%s: %s",
+            actor,
+            provider,
+            address,
+            result.ok,
+            ",".join(result.removed_from) or "-",
+            result.message,
+        )
+        return result
+
+
+async def reactivate(
+    sources: EspSources, provider: str, address: str, actor: str
+) -> ReactivationResult:
+    """Module-level spelling of `EspSources.reactivate` for the Slack layer."""
+    return await sources.reactivate(provider, address, actor)

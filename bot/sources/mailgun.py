@@ -1,0 +1,141 @@
+"""Mailgun events: JSON webhooks (`{"signature", "event-data"}`), Events API and Logs API items.
+
+All three carry the same event object (the Logs API spells the time `@timestamp` and sends
+`user-variables` as a JSON string), so one normalizer reads them all. `failed` means a retry
+when `severity` is temporary and a final failure otherwise; `reason` and the pseudo-SMTP codes
+605-607 say when Mailgun did not even try because the address is suppressed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from bot.model import DeliveryEvent, EventType
+from bot.query import normalise_address
+from bot.sources.payload import PayloadError, bounded, mapping, smtp_parts, text, timestamp
+
+PROVIDER = "mailgun"
+
+
+class _Meaning(NamedTuple):
+    event_type: EventType
+    reject_reason: str | None = None
+    hard: bool | None = None
+    suppressed: bool = False
+
+
+_EVENTS: dict[str, _Meaning] = {
+    "accepted": _Meaning(EventType.QUEUED),
+    "rejected": _Meaning(EventType.REJECTED, "other"),
+    "delivered": _Meaning(EventType.DELIVERED),
+    "opened": _Meaning(EventType.OPENED),
+    "unique_opened": _Meaning(EventType.OPENED),
+    "clicked": _Meaning(EventType.CLICKED),
+    "unique_clicked": _Meaning(EventType.CLICKED),
+    "unsubscribed": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed"),
+    "complained": _Meaning(EventType.COMPLAINED, "spam"),
+    "stored": _Meaning(EventType.UNKNOWN),
+}
+
+_TEMPORARY_FAILURE = _Meaning(EventType.DEFERRED, hard=False)
+_PERMANENT_FAILURE = _Meaning(EventType.BOUNCED, "other")
+
+# Permanent `failed` events by `reason` (Mailgun's own delivery investigator uses the same split).
+_FAILED_REASONS: dict[str, _Meaning] = {
+    "suppress-bounce": _Meaning(EventType.REJECTED, "bounced", suppressed=True),
+    "suppress-unsubscribe": _Meaning(EventType.REJECTED, "unsubscribed", suppressed=True),
+    "suppress-complaint": _Meaning(EventType.REJECTED, "spam", suppressed=True),
+    "bounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "old": _Meaning(EventType.BOUNCED, "timed_out", hard=False),
+    "espblock": _Meaning(EventType.BOUNCED, "blocked"),
+    "generic": _PERMANENT_FAILURE,
+}
+
+# Mailgun's pseudo-SMTP codes for sends it refused because of a suppression list.
+_SUPPRESSION_CODES: dict[int, str] = {
+    605: "suppress-bounce",
+    606: "suppress-unsubscribe",
+    607: "suppress-complaint",
+}
+
+_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
+
+
+def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
+    data = mapping(payload, "event-data") if "event-data" in payload else payload
+    name = text(data, "event")
+    assert name is not None
+    status = mapping(data, "delivery-status")
+    code = status.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    meaning = _meaning(name, data, code)
+
+    headers = mapping(mapping(data, "message"), "headers")
+    recipient = text(data, "recipient", required=False) or text(headers, "to", required=False)
+    if recipient is None:
+        raise PayloadError("missing field 'recipient' (and no message.headers.to)")
+    when = timestamp(data, "timestamp", "@timestamp")
+    reject = mapping(data, "reject")
+    diagnostic = bounded(
+        text(status, "message", "description", required=False)
+        or text(reject, "reason", "description", required=False)
+    )
+    smtp_code, enhanced = smtp_parts(diagnostic)
+    if code is not None and 200 <= code < 600:
+        smtp_code = code
+    enhanced = text(status, "enhanced-code", required=False) or enhanced
+    if meaning.event_type in _NO_REPLY_CODES:
+        smtp_code, enhanced = None, None
+    message_id = text(headers, "message-id", required=False)
+    variables = _user_variables(data.get("user-variables"))
+    event_id = text(data, "id", required=False)
+    return [
+        DeliveryEvent(
+            provider=PROVIDER,
+            event_type=meaning.event_type,
+            timestamp=when,
+            recipient=normalise_address(recipient),
+            message_id=message_id.strip("<>") if message_id else None,
+            dispatch_id=_str(variables.get("dispatch_id")),
+            tenant=_str(variables.get("tenant")),
+            reject_reason=meaning.reject_reason,
+            smtp_code=smtp_code,
+            enhanced_status=enhanced,
+            diagnostic=diagnostic,
+            mx_host=text(status, "mx-host", required=False),
+            hard=meaning.hard,
+            suppressed=meaning.suppressed,
+            # event-data.id is unique only within a day: its timestamp makes it unique.
+            dedupe_key=f"{PROVIDER}:{event_id}:{when.timestamp():.6f}" if event_id else "",
+            raw=dict(payload),
+        )
+    ]
+
+
+def _meaning(name: str, data: Mapping[str, Any], code: int | None) -> _Meaning:
+    if name != "failed":
+        return _EVENTS.get(name, _Meaning(EventType.UNKNOWN))
+    if data.get("severity") == "temporary":
+        return _TEMPORARY_FAILURE
+    reason = str(data.get("reason") or "")
+    if code in _SUPPRESSION_CODES:
+        reason = _SUPPRESSION_CODES[code]
+    if reason not in _FAILED_REASONS and mapping(data, "delivery-status").get("bounce-type"):
+        reason = "bounce"
+    return _FAILED_REASONS.get(reason, _PERMANENT_FAILURE)
+
+
+def _user_variables(value: Any) -> Mapping[str, Any]:
+    """An object in webhooks and the Events API, a JSON string in the Logs API."""
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -1,0 +1,116 @@
+"""SendGrid Event Webhook events (one element of the posted JSON array) and Email Logs events.
+
+SendGrid merges the sender's `custom_args` into the event's top level (the Logs API keeps them
+in `custom_args`); both are read. Unlike anymail, `bounce` is split by `type` (a `blocked` bounce
+is soft) and `dropped` by its reason, because "dropped: Bounced Address" means suppressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from bot.model import DeliveryEvent, EventType
+from bot.query import normalise_address
+from bot.sources.payload import PayloadError, bounded, mapping, smtp_parts, text, timestamp
+
+PROVIDER = "sendgrid"
+
+
+class _Meaning(NamedTuple):
+    event_type: EventType
+    reject_reason: str | None = None
+    hard: bool | None = None
+    suppressed: bool = False
+
+
+_EVENTS: dict[str, _Meaning] = {
+    "processed": _Meaning(EventType.QUEUED),
+    "deferred": _Meaning(EventType.DEFERRED, hard=False),
+    "delivered": _Meaning(EventType.DELIVERED),
+    "open": _Meaning(EventType.OPENED),
+    "click": _Meaning(EventType.CLICKED),
+    "spamreport": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "group_unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "group_resubscribe": _Meaning(EventType.UNKNOWN),
+}
+
+# `bounce` by `type`.
+_BOUNCES: dict[str, _Meaning] = {
+    "bounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "blocked": _Meaning(EventType.BOUNCED, "blocked", hard=False),
+}
+
+# `dropped` by `reason`, lower-cased: SendGrid did not try, mostly because of a suppression list.
+_DROPS: dict[str, _Meaning] = {
+    "bounced address": _Meaning(EventType.REJECTED, "bounced", hard=True, suppressed=True),
+    "unsubscribed address": _Meaning(EventType.REJECTED, "unsubscribed", suppressed=True),
+    "spam reporting address": _Meaning(EventType.REJECTED, "spam", suppressed=True),
+    "invalid": _Meaning(EventType.REJECTED, "invalid", hard=True, suppressed=True),
+    "spam content": _Meaning(EventType.REJECTED, "blocked"),
+    "expired": _Meaning(EventType.REJECTED, "timed_out"),
+}
+_OTHER_DROP = _Meaning(EventType.REJECTED, "other")
+
+_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
+
+
+def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
+    name = text(payload, "event")
+    assert name is not None
+    if name == "bounce":
+        meaning = _BOUNCES.get(str(payload.get("type") or "bounce"), _BOUNCES["bounce"])
+    elif name == "dropped":
+        meaning = _DROPS.get(str(payload.get("reason") or "").strip().lower(), _OTHER_DROP)
+    else:
+        meaning = _EVENTS.get(name, _Meaning(EventType.UNKNOWN))
+    recipient = text(payload, "email")
+    assert recipient is not None
+    diagnostic = bounded(text(payload, "response", "reason", required=False))
+    smtp_code, enhanced = smtp_parts(diagnostic)
+    status = text(payload, "status", required=False)
+    if status and status[:1] in "245" and status.count(".") == 2:
+        enhanced = status
+    if meaning.event_type in _NO_REPLY_CODES:
+        smtp_code, enhanced = None, None
+    custom = {**mapping(payload, "custom_args"), **payload}
+    event_id = text(payload, "sg_event_id", required=False)
+    return [
+        DeliveryEvent(
+            provider=PROVIDER,
+            event_type=meaning.event_type,
+            timestamp=timestamp(payload, "timestamp"),
+            recipient=normalise_address(recipient),
+            message_id=text(payload, "sg_message_id", "smtp-id", required=False),
+            dispatch_id=_str(custom.get("dispatch_id")),
+            tenant=_str(custom.get("tenant")),
+            reject_reason=meaning.reject_reason,
+            smtp_code=smtp_code,
+            enhanced_status=enhanced,
+            diagnostic=diagnostic,
+            mx_host=text(payload, "mx_server", required=False),
+            hard=meaning.hard,
+            suppressed=meaning.suppressed,
+            dedupe_key=f"{PROVIDER}:{event_id}" if event_id else "",
+            raw=dict(payload),
+        )
+    ]
+
+
+def normalize_batch(payload: Any) -> list[DeliveryEvent]:
+    """The webhook body: a JSON array of events (a lone object is accepted too)."""
+    items = payload if isinstance(payload, list) else [payload]
+    events: list[DeliveryEvent] = []
+    for number, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise PayloadError(f"event {number}: expected a JSON object")
+        try:
+            events += normalize(item)
+        except PayloadError as exc:
+            raise PayloadError(f"event {number}: {exc}") from None
+    return events
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value not in (None, "") and not isinstance(value, dict) else None

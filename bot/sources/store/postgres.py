@@ -1,0 +1,563 @@
+"""The shared store: PostgreSQL through asyncpg, for several whymail instances and years of events.
+
+Why the layout is what it is (the migration file has the tables):
+
+- Events are RANGE-partitioned by calendar month of `ts` (UTC), so `prune` drops whole months
+  (no row-by-row delete, no table bloat) and lookups stay index probes, one per live month.
+- PostgreSQL only enforces a unique index on a partitioned table when it contains the partition
+  key, and `(dedupe_key, ts)` would let a redelivery with a shifted timestamp in twice. So the
+  unique `dedupe_key` lives in the narrow, unpartitioned `event_keys` table; one statement inserts
+  the batch's keys there (ON CONFLICT DO NOTHING) and stores exactly the events whose key was new.
+  Concurrent instances inserting the same key wait on the key's index entry, so each is stored once.
+- Batched ingest is binary COPY into a per-connection temporary table, then that one statement:
+  tens of thousands of events per second with no per-row round trip.
+- Migrations run under an advisory lock, so instances starting together migrate exactly once;
+  partitions are created under another, so two instances meeting a new month create it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from bot.model import (
+    DeliveryEvent,
+    Dispatch,
+    DispatchState,
+    EventType,
+    Recipient,
+    Role,
+    utc,
+)
+from bot.sources.store.base import StoreError
+from bot.sources.store.migrations import pending_migrations
+
+_EVENT_FIELDS = (
+    "dedupe_key",
+    "provider",
+    "event_type",
+    "ts",
+    "recipient",
+    "message_id",
+    "dispatch_id",
+    "tenant",
+    "reject_reason",
+    "smtp_code",
+    "enhanced_status",
+    "diagnostic",
+    "mx_host",
+    "reason",
+    "hard",
+    "suppressed",
+    "raw",
+)
+_EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
+_STAGING = "whymail_incoming_events"
+# ON COMMIT DELETE ROWS: the table lives as long as the pooled connection and is empty between
+# batches, so ingest never creates or drops catalog entries.
+_CREATE_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
+    ord             INTEGER NOT NULL,
+    dedupe_key      TEXT COLLATE "C" NOT NULL,
+    provider        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    ts              TIMESTAMPTZ NOT NULL,
+    recipient       TEXT NOT NULL,
+    message_id      TEXT,
+    dispatch_id     TEXT,
+    tenant          TEXT,
+    reject_reason   TEXT,
+    smtp_code       INTEGER,
+    enhanced_status TEXT,
+    diagnostic      TEXT,
+    mx_host         TEXT,
+    reason          TEXT,
+    hard            BOOLEAN,
+    suppressed      BOOLEAN NOT NULL,
+    raw             JSONB NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+# Keys are claimed in key order, so writers on several instances whose batches share keys always
+# lock them in the same order and cannot deadlock; events then go in in batch order.
+_MERGE_STAGING = f"""
+WITH fresh AS (
+    INSERT INTO event_keys (dedupe_key)
+    SELECT dedupe_key FROM {_STAGING} ORDER BY dedupe_key
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING dedupe_key
+)
+INSERT INTO events ({_EVENT_COLUMNS})
+SELECT {", ".join("s." + f for f in _EVENT_FIELDS)}
+FROM {_STAGING} s JOIN fresh USING (dedupe_key)
+ORDER BY s.ord
+"""
+_UPSERT_DISPATCHES = """
+INSERT INTO dispatches (id, tenant, kind, subject, sender, created_at, state, internal_error)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
+    $8::text[]
+)
+ON CONFLICT (id) DO UPDATE SET
+    tenant = excluded.tenant, kind = excluded.kind, subject = excluded.subject,
+    sender = excluded.sender, created_at = excluded.created_at, state = excluded.state,
+    internal_error = excluded.internal_error
+"""
+_INSERT_RECIPIENTS = """
+INSERT INTO dispatch_recipients (dispatch_id, address, role, created_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT DO NOTHING
+"""
+# Newest first, straight off the (address, created_at) index: reads `limit` rows, not every
+# dispatch the address ever had. An address listed twice on one dispatch (to and cc) gives two
+# rows, which the caller folds.
+_DISPATCHES_FOR_RECIPIENT = """
+SELECT {columns} FROM dispatch_recipients r JOIN dispatches d ON d.id = r.dispatch_id
+WHERE r.address = $1 AND ($2::text IS NULL OR d.tenant = $2)
+ORDER BY r.created_at DESC NULLS LAST, r.dispatch_id DESC
+LIMIT $3
+"""
+_DISPATCH_COLUMNS = "id, tenant, kind, subject, sender, created_at, state, internal_error"
+_PARTITION_PREFIX = "events_p"
+_LIST_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'events'::regclass
+"""
+# Advisory lock keys are per schema, so separate whymail schemas in one database never wait on
+# each other.
+_LOCK = "SELECT pg_advisory_{kind}lock(hashtextextended($1 || current_schema(), 0))"
+_MIGRATE_LOCK = "whymail.migrate."
+_PARTITION_LOCK = "whymail.partitions."
+_POOL_SIZE = 10
+_CHUNK = 2_000
+_EVENT_TYPES = {t.value: t for t in EventType}
+_json_loads = json.JSONDecoder().decode
+_IN_FLIGHT = 2
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._months: set[tuple[int, int]] = set()
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = _POOL_SIZE) -> PostgresStore:
+        """Connect, migrate (once across instances), and get the staging table ready."""
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                init=_prepare_connection,
+                reset=_keep_session,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+        store = cls(pool)
+        try:
+            async with pool.acquire() as conn:
+                await _migrate(conn)
+            await store._load_months()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await pool.close()
+            raise StoreError(f"cannot prepare the PostgreSQL store: {exc}") from exc
+        return store
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def add_events(self, events: Sequence[DeliveryEvent]) -> int:
+        """Up to `_CHUNK` events are one transaction; a bigger call is written as chunks, two in
+        flight on two connections, so Python encodes one while the server stores the other.
+        If a chunk fails, earlier ones stay stored: a retry stores the rest (keys dedupe)."""
+        if not events:
+            return 0
+        # The first copy of a key wins, as with SQLite's row-by-row insert; deduplicating here
+        # also keeps a key out of two chunks that run at once.
+        first: dict[str, DeliveryEvent] = {}
+        for event in events:
+            first.setdefault(event.dedupe_key, event)
+        unique = list(first.values())
+        months = {_month(utc(e.timestamp)) for e in unique}
+        for attempt in (1, 2):
+            await self._ensure_partitions(months)
+            try:
+                return await self._write(unique)
+            except asyncpg.CheckViolationError:
+                # Another instance pruned a month this one still believed in.
+                if attempt == 2:
+                    raise
+                await self._load_months()
+        raise AssertionError("unreachable")
+
+    async def _write(self, events: Sequence[DeliveryEvent]) -> int:
+        if len(events) <= _CHUNK:
+            return await self._write_chunk(_rows(events))
+        total = 0
+        running: set[asyncio.Task[int]] = set()
+        try:
+            for start in range(0, len(events), _CHUNK):
+                rows = _rows(events[start : start + _CHUNK])
+                if len(running) >= _IN_FLIGHT:
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    total += sum(task.result() for task in done)
+                running.add(asyncio.create_task(self._write_chunk(rows)))
+                await asyncio.sleep(0)  # let the new chunk reach the server before encoding more
+            total += sum(await asyncio.gather(*running))
+        finally:
+            for task in running:
+                task.cancel()
+        return total
+
+    async def _write_chunk(self, rows: list[tuple[Any, ...]]) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table(_STAGING, records=rows)
+            return _count(await conn.execute(_MERGE_STAGING))
+
+    async def put_dispatches(self, dispatches: Sequence[Dispatch]) -> int:
+        if not dispatches:
+            return 0
+        # One row per id (the later record wins), in id order so that concurrent writers lock
+        # rows in the same order and cannot deadlock.
+        latest = {d.id: d for d in dispatches}
+        ordered = [latest[i] for i in sorted(latest)]
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        for d in ordered:
+            values = (
+                d.id,
+                d.tenant,
+                d.kind,
+                d.subject,
+                d.sender,
+                utc(d.created_at) if d.created_at else None,
+                d.state.value,
+                d.internal_error,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        recipients = sorted(
+            {(d.id, r.address.lower(), r.role.value) for d in ordered for r in d.recipients}
+        )
+        created = {d.id: utc(d.created_at) if d.created_at else None for d in ordered}
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_UPSERT_DISPATCHES, *columns)
+            await conn.execute(
+                "DELETE FROM dispatch_recipients WHERE dispatch_id = ANY($1::text[])", columns[0]
+            )
+            await conn.execute(
+                _INSERT_RECIPIENTS,
+                [r[0] for r in recipients],
+                [r[1] for r in recipients],
+                [r[2] for r in recipients],
+                [created[r[0]] for r in recipients],
+            )
+        return len(dispatches)
+
+    async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None:
+        sql = f"SELECT {_DISPATCH_COLUMNS} FROM dispatches WHERE id = $1"
+        args: list[Any] = [dispatch_id]
+        if tenant is not None:
+            sql += " AND tenant = $2"
+            args.append(tenant)
+        rows = await self._dispatches(sql, args)
+        return rows[0] if rows else None
+
+    async def dispatches_for_recipient(
+        self, address: str, tenant: str | None = None, limit: int = 20
+    ) -> list[Dispatch]:
+        sql = _DISPATCHES_FOR_RECIPIENT.format(
+            columns=", ".join(f"d.{c}" for c in _DISPATCH_COLUMNS.split(", "))
+        )
+        fetch = limit
+        while True:
+            found = await self._dispatches(sql, [address.lower(), tenant, fetch])
+            unique = list({d.id: d for d in found}.values())
+            if len(unique) >= limit or len(found) < fetch:
+                return unique[:limit]
+            fetch *= 2
+
+    async def events_for_recipient(
+        self, address: str, tenant: str | None = None, limit: int = 500
+    ) -> list[DeliveryEvent]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE recipient = $1"
+        args: list[Any] = [address.lower()]
+        if tenant is not None:
+            sql += " AND tenant = $2"
+            args.append(tenant)
+        sql += f" ORDER BY ts DESC, seq DESC LIMIT ${len(args) + 1}"
+        args.append(limit)
+        return list(reversed(await self._events(sql, args)))
+
+    async def events_for_dispatch(
+        self, dispatch_id: str, tenant: str | None = None
+    ) -> list[DeliveryEvent]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE dispatch_id = $1"
+        args: list[Any] = [dispatch_id]
+        if tenant is not None:
+            sql += " AND tenant = $2"
+            args.append(tenant)
+        return await self._events(sql + " ORDER BY ts, seq LIMIT 2000", args)
+
+    async def events_for_message(self, message_id: str) -> list[DeliveryEvent]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE message_id = $1 ORDER BY ts, seq"
+        return await self._events(sql, [message_id])
+
+    async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
+        # DISTINCT ... LIMIT over the (domain, address) indexes stops after `limit` addresses
+        # instead of reading every event ever sent to a big domain.
+        sql = """
+            (SELECT DISTINCT address FROM dispatch_recipients
+             WHERE split_part(address, '@', 2) = $1 ORDER BY address LIMIT $2)
+            UNION
+            (SELECT DISTINCT recipient FROM events
+             WHERE split_part(recipient, '@', 2) = $1 ORDER BY recipient LIMIT $2)
+            LIMIT $2
+        """
+        async with self._pool.acquire() as conn:
+            return [row[0] for row in await conn.fetch(sql, domain.lower(), limit)]
+
+    async def kv_get(self, scope: str, key: str) -> str | None:
+        """A small shared value (see bot.slack.state.KeyValueStore), or None."""
+        async with self._pool.acquire() as conn:
+            value: str | None = await conn.fetchval(
+                "SELECT value FROM kv WHERE scope = $1 AND key = $2", scope, key
+            )
+        return value
+
+    async def kv_put(self, scope: str, key: str, value: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO kv (scope, key, value) VALUES ($1, $2, $3) ON CONFLICT (scope, key) "
+                "DO UPDATE SET value = excluded.value, updated_at = now()",
+                scope,
+                key,
+                value,
+            )
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Forget events older than the cutoff, and dispatches that have nothing newer.
+
+        Whole months before the cutoff are dropped as partitions; only the month the cutoff falls
+        in loses rows one by one. A dispatch goes when it was created before the cutoff (or has
+        no creation time but had events) and none of its events is newer than the cutoff.
+        """
+        cutoff = datetime.now(UTC) - older_than
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK.format(kind="xact_"), _PARTITION_LOCK)
+            await conn.execute("SET LOCAL enable_bitmapscan = on")
+            # Two statements rather than one OR, so each can use the created_at index.
+            await conn.execute(
+                """
+                DELETE FROM dispatches d WHERE d.created_at < $1
+                AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dispatch_id = d.id AND e.ts >= $1)
+                """,
+                cutoff,
+            )
+            await conn.execute(
+                """
+                DELETE FROM dispatches d WHERE d.created_at IS NULL
+                AND EXISTS (SELECT 1 FROM events e WHERE e.dispatch_id = d.id)
+                AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dispatch_id = d.id AND e.ts >= $1)
+                """,
+                cutoff,
+            )
+            removed = 0
+            for (name,) in await conn.fetch(_LIST_PARTITIONS):
+                month = _partition_month(name)
+                if month is not None and _month_end(month) <= cutoff:
+                    status = await conn.execute(
+                        f'DELETE FROM event_keys k USING "{name}" e '
+                        "WHERE k.dedupe_key = e.dedupe_key"
+                    )
+                    removed += _count(status)
+                    await conn.execute(f'DROP TABLE "{name}"')
+            status = await conn.execute(
+                """
+                WITH gone AS (DELETE FROM events WHERE ts < $1 RETURNING dedupe_key)
+                DELETE FROM event_keys k USING gone WHERE k.dedupe_key = gone.dedupe_key
+                """,
+                cutoff,
+            )
+            removed += _count(status)
+        await self._load_months()
+        return removed
+
+    async def _ensure_partitions(self, months: set[tuple[int, int]]) -> None:
+        missing = months - self._months
+        if not missing:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK.format(kind="xact_"), _PARTITION_LOCK)
+            for year, month in sorted(missing):
+                start = datetime(year, month, 1, tzinfo=UTC)
+                end = _month_end((year, month))
+                await conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{_partition_name((year, month))}" '
+                    f"PARTITION OF events FOR VALUES FROM ('{start.isoformat()}') "
+                    f"TO ('{end.isoformat()}')"
+                )
+        self._months |= missing
+
+    async def _load_months(self) -> None:
+        async with self._pool.acquire() as conn:
+            names = [row[0] for row in await conn.fetch(_LIST_PARTITIONS)]
+        self._months = {m for m in map(_partition_month, names) if m is not None}
+
+    async def _events(self, sql: str, args: Iterable[Any]) -> list[DeliveryEvent]:
+        async with self._pool.acquire() as conn:
+            return [_event_from_row(row) for row in await conn.fetch(sql, *args)]
+
+    async def _dispatches(self, sql: str, args: Iterable[Any]) -> list[Dispatch]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            recipients: dict[str, list[Recipient]] = {i: [] for i in ids}
+            for dispatch_id, address, role in await conn.fetch(
+                "SELECT dispatch_id, address, role FROM dispatch_recipients "
+                "WHERE dispatch_id = ANY($1::text[])",
+                ids,
+            ):
+                recipients[dispatch_id].append(Recipient(address, Role(role)))
+        return [
+            Dispatch(
+                id=row["id"],
+                tenant=row["tenant"],
+                kind=row["kind"],
+                subject=row["subject"],
+                sender=row["sender"],
+                recipients=tuple(sorted(recipients[row["id"]], key=_role_order)),
+                created_at=row["created_at"],
+                state=DispatchState(row["state"]),
+                internal_error=row["internal_error"],
+            )
+            for row in rows
+        ]
+
+
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute(_CREATE_STAGING)
+    # asyncpg prepares every statement, and after a few runs PostgreSQL may plan it once for
+    # any address, guessing a handful of rows. With a bitmap scan that plan fetches and sorts
+    # every row of an address with thousands of events before keeping the newest 500; without
+    # it, the planner walks the (address, time) index in order and stops at the limit. None of
+    # the lookups needs a bitmap scan; prune turns them back on for the BRIN index.
+    await conn.execute("SET enable_bitmapscan = off")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query (RESET ALL, CLOSE ALL, ...) on every release: the store leaves
+    no session state behind (its advisory locks are transaction-scoped, bar the migration lock it
+    releases itself), and the reset would add a round trip to every lookup. asyncpg still rolls
+    back a transaction left open."""
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as `INSERT 0 42` or `DELETE 7`."""
+    return int(status.rsplit(" ", 1)[1])
+
+
+def _month(ts: datetime) -> tuple[int, int]:
+    return (ts.year, ts.month)
+
+
+def _month_end(month: tuple[int, int]) -> datetime:
+    year, number = month
+    return datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+
+
+def _partition_name(month: tuple[int, int]) -> str:
+    return f"{_PARTITION_PREFIX}{month[0]:04d}{month[1]:02d}"
+
+
+def _partition_month(name: str) -> tuple[int, int] | None:
+    digits = name.removeprefix(_PARTITION_PREFIX)
+    if name == digits or len(digits) != 6 or not digits.isdigit():
+        return None
+    return (int(digits[:4]), int(digits[4:]))
+
+
+def _role_order(recipient: Recipient) -> tuple[int, str]:
+    return (list(Role).index(recipient.role), recipient.address)
+
+
+def _rows(events: Sequence[DeliveryEvent]) -> list[tuple[Any, ...]]:
+    return [(n, *_event_row(e)) for n, e in enumerate(events)]
+
+
+def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
+    return (
+        e.dedupe_key,
+        e.provider,
+        e.event_type.value,
+        utc(e.timestamp),
+        e.recipient.lower(),
+        e.message_id,
+        e.dispatch_id,
+        e.tenant,
+        e.reject_reason,
+        e.smtp_code,
+        e.enhanced_status,
+        e.diagnostic,
+        e.mx_host,
+        e.reason,
+        e.hard,
+        e.suppressed,
+        json.dumps(e.raw, default=str, separators=(",", ":")),
+    )
+
+
+def _event_from_row(row: asyncpg.Record) -> DeliveryEvent:
+    # A lookup may decode hundreds of rows: the enum comes from a dict, as Enum() calls were a
+    # measurable part of its time.
+    (key, provider, event_type, ts, recipient, message_id, dispatch_id, tenant, reject_reason,
+     smtp_code, status, diagnostic, mx_host, reason, hard, suppressed, raw) = row  # fmt: skip
+    return DeliveryEvent(
+        provider=provider,
+        event_type=_EVENT_TYPES[event_type],
+        timestamp=ts,
+        recipient=recipient,
+        message_id=message_id,
+        dispatch_id=dispatch_id,
+        tenant=tenant,
+        reject_reason=reject_reason,
+        smtp_code=smtp_code,
+        enhanced_status=status,
+        diagnostic=diagnostic,
+        mx_host=mx_host,
+        reason=reason,
+        hard=hard,
+        suppressed=suppressed,
+        dedupe_key=key,
+        raw=_json_loads(raw),
+    )
+
+
+async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    """Apply pending migrations, each in its own transaction, once across all instances."""
+    await conn.execute(_LOCK.format(kind=""), _MIGRATE_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
+        )
+        applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for migration in pending_migrations("postgresql", applied):
+            async with conn.transaction():
+                for statement in migration.statements():
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+    finally:
+        await conn.execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1 || current_schema(), 0))",
+            _MIGRATE_LOCK,
+        )

@@ -1,0 +1,27 @@
+"""Webhook authenticity, one small module per scheme; pure functions over bytes and strings.
+
+Every check raises `Refused` with a message fit for the HTTP response: the ESP's operator reads
+it in their webhook log when a secret is wrong or a clock is off.
+"""
+
+from __future__ import annotations
+
+
+class Refused(Exception):
+    """The request is not from the provider (or no secret is configured to tell)."""
+
+
+class Unavailable(Exception):
+    """The check could not be made now (a certificate download failed): the ESP should retry."""
+
+
+class Stale(Refused):
+    """Authentic, maybe, but signed outside the replay window."""
+
+
+def check_fresh(signed_at: float, now: float, window: float, skew: float = 300.0) -> None:
+    """Refuse timestamps older than `window` seconds, or more than `skew` in the future."""
+    if signed_at < now - window:
+        raise Stale(f"signed {now - signed_at:.0f} s ago, outside the {window:g} s replay window")
+    if signed_at > now + skew:
+        raise Stale(f"signed {signed_at - now:.0f} s in the future")

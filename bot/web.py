@@ -1,0 +1,265 @@
+"""The HTTP face of `whymail serve`: one ASGI app for Slack, ESP webhooks, health and metrics.
+
+Routes only translate HTTP to the code that does the work (Bolt's Starlette adapter, the
+webhook receiver, the metrics registry); none of them decides anything. `serve()` runs it on
+uvicorn, with Slack over HTTP or, when SLACK_APP_TOKEN is set, over Socket Mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.config import Settings
+from bot.diagnose import Diagnoser
+from bot.sources.store import Store
+
+if TYPE_CHECKING:
+    from bot.slack.app import KnowledgeStatus, WhymailSlack
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class Parts:
+    """What the ASGI app serves; any part may be missing and its routes then say so."""
+
+    slack: WhymailSlack | None = None
+    webhooks: Any = None  # bot.sources.webhooks.WebhookReceiver, when that module is present
+    knowledge: KnowledgeStatus | None = None
+
+
+class Faults:
+    """Where the knowledge watcher reports a refused edit. The watcher starts before the Slack
+    app exists, so the app subscribes later; each subscriber gets the problems."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Sequence[Any]], Awaitable[None]]] = []
+
+    def subscribe(self, subscriber: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+        self._subscribers.append(subscriber)
+
+    async def __call__(self, problems: Sequence[Any]) -> None:
+        for subscriber in self._subscribers:
+            await subscriber(problems)
+
+
+def build_asgi(parts: Parts) -> Starlette:
+    routes = [
+        Route("/slack/events", _slack_route(parts), methods=["POST"]),
+        Route("/webhooks/{provider}", _webhook_route(parts), methods=["POST"]),
+        Route("/healthz", _health_route(parts), methods=["GET"]),
+    ]
+    metrics = _metrics_route()
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if parts.slack is not None:
+            await parts.slack.aclose()
+        if parts.webhooks is not None:
+            await parts.webhooks.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    request_metrics = _request_metrics()
+    if request_metrics is not None:
+        app.add_middleware(request_metrics)
+    return app
+
+
+def _slack_route(parts: Parts) -> Endpoint:
+    if parts.slack is None:
+
+        async def no_slack(_: Request) -> Response:
+            return JSONResponse({"error": "Slack is not configured (SLACK_BOT_TOKEN)"}, 503)
+
+        return no_slack
+    from bot.slack.http import slack_endpoint
+
+    return slack_endpoint(parts.slack)
+
+
+def _webhook_route(parts: Parts) -> Endpoint:
+    async def webhook(request: Request) -> Response:
+        receiver = parts.webhooks
+        if receiver is None:
+            return JSONResponse({"error": "webhooks are not available in this build"}, 503)
+        limit = int(getattr(receiver, "max_body_bytes", 1_048_576))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return JSONResponse({"error": f"body larger than {limit} bytes"}, 413)
+        result = await receiver.receive(
+            request.path_params["provider"], dict(request.headers), bytes(body)
+        )
+        return Response(result.body, result.status, headers=result.headers)
+
+    return webhook
+
+
+def _health_route(parts: Parts) -> Endpoint:
+    async def health(_: Request) -> Response:
+        status: dict[str, Any] = {"status": "ok"}
+        if parts.slack is not None:
+            status["knowledge"] = parts.slack.knowledge_status()
+        elif parts.knowledge is not None:
+            status["knowledge"] = {"trees": len(parts.knowledge.current().trees)}
+        if status.get("knowledge", {}).get("trees") == 0:
+            status["status"] = "no knowledge loaded"
+            return JSONResponse(status, 503)
+        return JSONResponse(status)
+
+    return health
+
+
+def _metrics_route() -> Endpoint | None:
+    """`GET /metrics` exactly (a mounted app would redirect it to `/metrics/`)."""
+    try:
+        from bot.metrics import render_metrics
+    except ImportError:
+        log.warning("bot.metrics is missing: no /metrics")
+        return None
+
+    async def metrics(_: Request) -> Response:
+        body, content_type = render_metrics()
+        return Response(body, headers={"Content-Type": content_type})
+
+    return metrics
+
+
+def _request_metrics() -> Any:
+    try:
+        from bot.metrics import RequestMetrics
+    except ImportError:
+        return None
+    return RequestMetrics
+
+
+def webhook_receiver(store: Store, settings: Settings) -> Any:
+    """The ESP webhook receiver, or None while `bot.sources.webhooks` is not part of the build."""
+    try:
+        from bot.sources.webhooks import WebhookReceiver
+    except ImportError:
+        log.warning("bot.sources.webhooks is missing: /webhooks/* will answer 503")
+        return None
+    return WebhookReceiver(store, settings)
+
+
+async def esp_accounts(settings: Settings) -> Any:
+    """The ESP accounts with API credentials, for "Reactivate address"; None when there are none."""
+    try:
+        from bot.sources.esp import EspSources
+    except ImportError:
+        return None
+    sources = EspSources.from_settings(settings)
+    if not sources.clients:
+        await sources.aclose()
+        return None
+    return sources
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT` or `PORT` → (host, port); IPv6 hosts in brackets."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+async def serve(
+    settings: Settings,
+    diagnoser: Diagnoser,
+    store: Store,
+    *,
+    http: tuple[str, int] | None,
+    knowledge: KnowledgeStatus | None = None,
+    faults: Faults | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM. Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
+    import uvicorn
+
+    slack = None
+    esp = None
+    if settings.slack.bot_token:
+        from bot.slack.app import build_app
+        from bot.slack.state import prefs_for
+
+        if not settings.slack.app_token and not settings.slack.signing_secret:
+            raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
+        esp = await esp_accounts(settings)
+        slack = build_app(
+            settings.slack,
+            diagnoser,
+            prefs=prefs_for(store),
+            knowledge=knowledge,
+            esp=esp,
+        )
+        if faults is not None:
+            faults.subscribe(slack.report_problems)
+    else:
+        log.warning("SLACK_BOT_TOKEN is not set: serving webhooks, health and metrics only")
+    socket_mode = slack is not None and bool(settings.slack.app_token)
+    if http is None and not socket_mode:
+        http = ("127.0.0.1", 3000)
+    # Everything loaded so far (trees, templates, libraries) lives as long as the process; moving
+    # it out of the collector's sight keeps full collections from pausing answers mid-burst.
+    gc.collect()
+    gc.freeze()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn handles these while it runs and re-raises them after its graceful shutdown;
+        # this handler turns that into a clean exit instead of death by signal.
+        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    tasks: list[asyncio.Task[None]] = []
+    if socket_mode and slack is not None and settings.slack.app_token:
+        from bot.slack.http import run_socket_mode
+
+        tasks.append(asyncio.create_task(run_socket_mode(slack, settings.slack.app_token, stop)))
+        log.info("Slack: Socket Mode")
+    if http is not None:
+        parts = Parts(
+            slack=None if socket_mode else slack,
+            webhooks=webhook_receiver(store, settings),
+            knowledge=knowledge,
+        )
+        # No per-request access log: at webhook rates it costs more CPU than storing the event;
+        # /metrics counts requests instead.
+        config = uvicorn.Config(
+            build_asgi(parts),
+            host=http[0],
+            port=http[1],
+            lifespan="on",
+            log_level="info",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+
+        async def run_http() -> None:
+            await server.serve()
+            stop.set()
+
+        tasks.append(asyncio.create_task(run_http()))
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if slack is not None:
+        await slack.aclose()
+    if esp is not None:
+        await esp.aclose()

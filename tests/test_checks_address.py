@@ -1,0 +1,60 @@
+"""Address syntax and normalisation, IDN included (no network: email-validator's DNS is off)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.checks import Address, InvalidAddress, check_address, normalise_address, parse_address
+from bot.query import check_address as query_check_address
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalised"),
+    [
+        ("Ola.Nordmann@Firma.NO", "ola.nordmann@firma.no"),
+        ("kari@xn--bker-voa.no", "kari@xn--bker-voa.no"),
+        ("kari@bæker.no", "kari@xn--bker-voa.no"),
+        ("joão@provedor.com.br", "joão@provedor.com.br"),
+        ("anna@Straße.de", "anna@xn--strae-oqa.de"),  # IDNA 2008: not strasse.de
+        ("post@nullmx.mailtest.test", "post@nullmx.mailtest.test"),
+    ],
+)
+def test_normalised_to_the_stored_form(typed: str, normalised: str) -> None:
+    assert check_address(typed) == normalised
+
+
+def test_idn_domain_keeps_its_unicode_form_for_people() -> None:
+    parsed = parse_address("Kari@Bæker.no")
+    assert isinstance(parsed, Address)
+    assert parsed.domain == "xn--bker-voa.no"
+    assert parsed.unicode_domain == "bæker.no"
+    assert parsed.local == "kari"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "ola@",
+        "ola@firma",
+        "ola..nordmann@firma.no",
+        '"ola nordmann"@firma.no',
+        "ola@[192.0.2.1]",
+        "ola@-firma.no",
+        "ola@localhost",
+    ],
+)
+def test_invalid_addresses_say_why(typed: str) -> None:
+    result = check_address(typed)
+    assert isinstance(result, InvalidAddress)
+    assert result.text == typed
+    assert result.problem
+
+
+def test_stored_forms_match_the_asked_form() -> None:
+    """ESP events are normalised with normalise_address; questions through check_address."""
+    assert normalise_address("Anna@Straße.de") == check_address("Anna@Straße.de")
+    assert normalise_address("x@[not a domain") == "x@[not a domain"
+
+
+def test_query_keeps_importing_it() -> None:
+    assert query_check_address is check_address

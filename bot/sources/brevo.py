@@ -13,41 +13,34 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import PayloadError, bounded, smtp_parts, text, timestamp
+from bot.sources.payload import Meaning, PayloadError, bounded, smtp_parts, text, timestamp
 
 PROVIDER = "brevo"
 
 
-class _Meaning(NamedTuple):
-    event_type: EventType
-    reject_reason: str | None = None
-    hard: bool | None = None
-    suppressed: bool = False
-
-
-_EVENTS: dict[str, _Meaning] = {
-    "request": _Meaning(EventType.QUEUED),
-    "sent": _Meaning(EventType.QUEUED),
-    "delivered": _Meaning(EventType.DELIVERED),
-    "hard_bounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
-    "soft_bounce": _Meaning(EventType.BOUNCED, "bounced", hard=False),
-    "blocked": _Meaning(EventType.REJECTED, "blocked", suppressed=True),
-    "spam": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
-    "complaint": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
-    "invalid_email": _Meaning(EventType.REJECTED, "invalid", hard=True),
-    "deferred": _Meaning(EventType.DEFERRED, hard=False),
-    "opened": _Meaning(EventType.OPENED),
-    "unique_opened": _Meaning(EventType.OPENED),
-    "proxy_open": _Meaning(EventType.OPENED),
-    "unique_proxy_open": _Meaning(EventType.OPENED),
-    "click": _Meaning(EventType.CLICKED),
-    "unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
-    "unsubscribed": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
-    "error": _Meaning(EventType.FAILED, "other"),
+_EVENTS: dict[str, Meaning] = {
+    "request": Meaning(EventType.QUEUED),
+    "sent": Meaning(EventType.QUEUED),
+    "delivered": Meaning(EventType.DELIVERED),
+    "hard_bounce": Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "soft_bounce": Meaning(EventType.BOUNCED, "bounced", hard=False),
+    "blocked": Meaning(EventType.REJECTED, "blocked", suppressed=True),
+    "spam": Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "complaint": Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "invalid_email": Meaning(EventType.REJECTED, "invalid", hard=True),
+    "deferred": Meaning(EventType.DEFERRED, hard=False),
+    "opened": Meaning(EventType.OPENED),
+    "unique_opened": Meaning(EventType.OPENED),
+    "proxy_open": Meaning(EventType.OPENED),
+    "unique_proxy_open": Meaning(EventType.OPENED),
+    "click": Meaning(EventType.CLICKED),
+    "unsubscribe": Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "unsubscribed": Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "error": Meaning(EventType.FAILED, "other"),
 }
 
 # The events API (`/v3/smtp/statistics/events`) names the same events in camelCase plurals.
@@ -75,7 +68,7 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     name = text(payload, "event")
     assert name is not None
     name = API_EVENTS.get(name, name) if name not in _EVENTS else name
-    meaning = _EVENTS.get(name, _Meaning(EventType.UNKNOWN))
+    meaning = _EVENTS.get(name, Meaning(EventType.UNKNOWN))
     recipient = text(payload, "email")
     assert recipient is not None
     when = _when(payload)

@@ -10,46 +10,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import PayloadError, bounded, mapping, smtp_parts, text, timestamp
+from bot.sources.payload import Meaning, PayloadError, bounded, mapping, smtp_parts, text, timestamp
 
 PROVIDER = "mailgun"
 
 
-class _Meaning(NamedTuple):
-    event_type: EventType
-    reject_reason: str | None = None
-    hard: bool | None = None
-    suppressed: bool = False
-
-
-_EVENTS: dict[str, _Meaning] = {
-    "accepted": _Meaning(EventType.QUEUED),
-    "rejected": _Meaning(EventType.REJECTED, "other"),
-    "delivered": _Meaning(EventType.DELIVERED),
-    "opened": _Meaning(EventType.OPENED),
-    "unique_opened": _Meaning(EventType.OPENED),
-    "clicked": _Meaning(EventType.CLICKED),
-    "unique_clicked": _Meaning(EventType.CLICKED),
-    "unsubscribed": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed"),
-    "complained": _Meaning(EventType.COMPLAINED, "spam"),
-    "stored": _Meaning(EventType.UNKNOWN),
+_EVENTS: dict[str, Meaning] = {
+    "accepted": Meaning(EventType.QUEUED),
+    "rejected": Meaning(EventType.REJECTED, "other"),
+    "delivered": Meaning(EventType.DELIVERED),
+    "opened": Meaning(EventType.OPENED),
+    "unique_opened": Meaning(EventType.OPENED),
+    "clicked": Meaning(EventType.CLICKED),
+    "unique_clicked": Meaning(EventType.CLICKED),
+    "unsubscribed": Meaning(EventType.UNSUBSCRIBED, "unsubscribed"),
+    "complained": Meaning(EventType.COMPLAINED, "spam"),
+    "stored": Meaning(EventType.UNKNOWN),
 }
 
-_TEMPORARY_FAILURE = _Meaning(EventType.DEFERRED, hard=False)
-_PERMANENT_FAILURE = _Meaning(EventType.BOUNCED, "other")
+_TEMPORARY_FAILURE = Meaning(EventType.DEFERRED, hard=False)
+_PERMANENT_FAILURE = Meaning(EventType.BOUNCED, "other")
 
 # Permanent `failed` events by `reason` (Mailgun's own delivery investigator uses the same split).
-_FAILED_REASONS: dict[str, _Meaning] = {
-    "suppress-bounce": _Meaning(EventType.REJECTED, "bounced", suppressed=True),
-    "suppress-unsubscribe": _Meaning(EventType.REJECTED, "unsubscribed", suppressed=True),
-    "suppress-complaint": _Meaning(EventType.REJECTED, "spam", suppressed=True),
-    "bounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
-    "old": _Meaning(EventType.BOUNCED, "timed_out", hard=False),
-    "espblock": _Meaning(EventType.BOUNCED, "blocked"),
+_FAILED_REASONS: dict[str, Meaning] = {
+    "suppress-bounce": Meaning(EventType.REJECTED, "bounced", suppressed=True),
+    "suppress-unsubscribe": Meaning(EventType.REJECTED, "unsubscribed", suppressed=True),
+    "suppress-complaint": Meaning(EventType.REJECTED, "spam", suppressed=True),
+    "bounce": Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "old": Meaning(EventType.BOUNCED, "timed_out", hard=False),
+    "espblock": Meaning(EventType.BOUNCED, "blocked"),
     "generic": _PERMANENT_FAILURE,
 }
 
@@ -114,9 +107,9 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     ]
 
 
-def _meaning(name: str, data: Mapping[str, Any], code: int | None) -> _Meaning:
+def _meaning(name: str, data: Mapping[str, Any], code: int | None) -> Meaning:
     if name != "failed":
-        return _EVENTS.get(name, _Meaning(EventType.UNKNOWN))
+        return _EVENTS.get(name, Meaning(EventType.UNKNOWN))
     if data.get("severity") == "temporary":
         return _TEMPORARY_FAILURE
     reason = str(data.get("reason") or "")

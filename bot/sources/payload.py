@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from bot.model import parse_timestamp
+from bot.model import EventType, parse_timestamp
 
 #: Remote servers' text is untrusted and sometimes huge; nothing useful is past this.
 MAX_DIAGNOSTIC_CHARS = 2000
@@ -16,6 +16,15 @@ _SMTP_REPLY = re.compile(
     r"^\s*(?:smtp\s*;\s*)?(?P<code>[245]\d\d)?[\s-]*(?P<status>[245]\.\d{1,3}\.\d{1,3})?",
     re.IGNORECASE,
 )
+
+
+class Meaning(NamedTuple):
+    """What one provider event type means in our vocabulary; each normalizer keeps a table."""
+
+    event_type: EventType
+    reject_reason: str | None = None
+    hard: bool | None = None
+    suppressed: bool = False
 
 
 class PayloadError(ValueError):

@@ -7,11 +7,12 @@ which, so the table below, not code, decides what each one means.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
 from bot.sources.payload import (
+    Meaning,
     PayloadError,
     bounded,
     mapping,
@@ -23,45 +24,38 @@ from bot.sources.payload import (
 PROVIDER = "postmark"
 
 
-class _Meaning(NamedTuple):
-    event_type: EventType
-    reject_reason: str | None = None
-    hard: bool | None = None
-    suppressed: bool = False
-
-
 # Bounce `Type` → meaning (Postmark's bounce type table; see README "Postmark").
-_BOUNCE_TYPES: dict[str, _Meaning] = {
-    "HardBounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
-    "SoftBounce": _Meaning(EventType.BOUNCED, "bounced", hard=False),
-    "Transient": _Meaning(EventType.DEFERRED, hard=False),
-    "DnsError": _Meaning(EventType.DEFERRED, hard=False),
-    "Blocked": _Meaning(EventType.BOUNCED, "blocked"),
-    "DMARCPolicy": _Meaning(EventType.BOUNCED, "blocked"),
-    "SpamNotification": _Meaning(EventType.BOUNCED, "spam"),
-    "VirusNotification": _Meaning(EventType.BOUNCED, "other"),
-    "BadEmailAddress": _Meaning(EventType.REJECTED, "invalid", hard=True),
-    "ManuallyDeactivated": _Meaning(EventType.REJECTED, "blocked", suppressed=True),
-    "Unconfirmed": _Meaning(EventType.REJECTED, "other"),
-    "SpamComplaint": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
-    "AutoResponder": _Meaning(EventType.AUTORESPONDED),
-    "AddressChange": _Meaning(EventType.AUTORESPONDED),
-    "ChallengeVerification": _Meaning(EventType.AUTORESPONDED),
-    "Unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed"),
-    "SMTPApiError": _Meaning(EventType.FAILED, "other"),
-    "TemplateRenderingFailed": _Meaning(EventType.FAILED, "other"),
-    "OpenRelayTest": _Meaning(EventType.UNKNOWN),
-    "Subscribe": _Meaning(EventType.UNKNOWN),
-    "Unknown": _Meaning(EventType.UNKNOWN),
+_BOUNCE_TYPES: dict[str, Meaning] = {
+    "HardBounce": Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "SoftBounce": Meaning(EventType.BOUNCED, "bounced", hard=False),
+    "Transient": Meaning(EventType.DEFERRED, hard=False),
+    "DnsError": Meaning(EventType.DEFERRED, hard=False),
+    "Blocked": Meaning(EventType.BOUNCED, "blocked"),
+    "DMARCPolicy": Meaning(EventType.BOUNCED, "blocked"),
+    "SpamNotification": Meaning(EventType.BOUNCED, "spam"),
+    "VirusNotification": Meaning(EventType.BOUNCED, "other"),
+    "BadEmailAddress": Meaning(EventType.REJECTED, "invalid", hard=True),
+    "ManuallyDeactivated": Meaning(EventType.REJECTED, "blocked", suppressed=True),
+    "Unconfirmed": Meaning(EventType.REJECTED, "other"),
+    "SpamComplaint": Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "AutoResponder": Meaning(EventType.AUTORESPONDED),
+    "AddressChange": Meaning(EventType.AUTORESPONDED),
+    "ChallengeVerification": Meaning(EventType.AUTORESPONDED),
+    "Unsubscribe": Meaning(EventType.UNSUBSCRIBED, "unsubscribed"),
+    "SMTPApiError": Meaning(EventType.FAILED, "other"),
+    "TemplateRenderingFailed": Meaning(EventType.FAILED, "other"),
+    "OpenRelayTest": Meaning(EventType.UNKNOWN),
+    "Subscribe": Meaning(EventType.UNKNOWN),
+    "Unknown": Meaning(EventType.UNKNOWN),
 }
 
 # RecordType → (meaning, where the recipient is, where the time is)
-_RECORDS: dict[str, tuple[_Meaning | None, str, str]] = {
-    "Delivery": (_Meaning(EventType.DELIVERED), "Recipient", "DeliveredAt"),
+_RECORDS: dict[str, tuple[Meaning | None, str, str]] = {
+    "Delivery": (Meaning(EventType.DELIVERED), "Recipient", "DeliveredAt"),
     "Bounce": (None, "Email", "BouncedAt"),
     "SpamComplaint": (_BOUNCE_TYPES["SpamComplaint"], "Email", "BouncedAt"),
-    "Open": (_Meaning(EventType.OPENED), "Recipient", "ReceivedAt"),
-    "Click": (_Meaning(EventType.CLICKED), "Recipient", "ReceivedAt"),
+    "Open": (Meaning(EventType.OPENED), "Recipient", "ReceivedAt"),
+    "Click": (Meaning(EventType.CLICKED), "Recipient", "ReceivedAt"),
     "SubscriptionChange": (None, "Recipient", "ChangedAt"),
 }
 
@@ -78,9 +72,9 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
         meaning = _BOUNCE_TYPES.get(str(payload.get("Type")), _BOUNCE_TYPES["Unknown"])
     elif record_type == "SubscriptionChange":
         meaning = (
-            _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True)
+            Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True)
             if payload.get("SuppressSending")
-            else _Meaning(EventType.UNKNOWN)
+            else Meaning(EventType.UNKNOWN)
         )
     assert meaning is not None
 

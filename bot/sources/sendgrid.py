@@ -8,50 +8,43 @@ is soft) and `dropped` by its reason, because "dropped: Bounced Address" means s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import PayloadError, bounded, mapping, smtp_parts, text, timestamp
+from bot.sources.payload import Meaning, PayloadError, bounded, mapping, smtp_parts, text, timestamp
 
 PROVIDER = "sendgrid"
 
 
-class _Meaning(NamedTuple):
-    event_type: EventType
-    reject_reason: str | None = None
-    hard: bool | None = None
-    suppressed: bool = False
-
-
-_EVENTS: dict[str, _Meaning] = {
-    "processed": _Meaning(EventType.QUEUED),
-    "deferred": _Meaning(EventType.DEFERRED, hard=False),
-    "delivered": _Meaning(EventType.DELIVERED),
-    "open": _Meaning(EventType.OPENED),
-    "click": _Meaning(EventType.CLICKED),
-    "spamreport": _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
-    "unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
-    "group_unsubscribe": _Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
-    "group_resubscribe": _Meaning(EventType.UNKNOWN),
+_EVENTS: dict[str, Meaning] = {
+    "processed": Meaning(EventType.QUEUED),
+    "deferred": Meaning(EventType.DEFERRED, hard=False),
+    "delivered": Meaning(EventType.DELIVERED),
+    "open": Meaning(EventType.OPENED),
+    "click": Meaning(EventType.CLICKED),
+    "spamreport": Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+    "unsubscribe": Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "group_unsubscribe": Meaning(EventType.UNSUBSCRIBED, "unsubscribed", suppressed=True),
+    "group_resubscribe": Meaning(EventType.UNKNOWN),
 }
 
 # `bounce` by `type`.
-_BOUNCES: dict[str, _Meaning] = {
-    "bounce": _Meaning(EventType.BOUNCED, "bounced", hard=True),
-    "blocked": _Meaning(EventType.BOUNCED, "blocked", hard=False),
+_BOUNCES: dict[str, Meaning] = {
+    "bounce": Meaning(EventType.BOUNCED, "bounced", hard=True),
+    "blocked": Meaning(EventType.BOUNCED, "blocked", hard=False),
 }
 
 # `dropped` by `reason`, lower-cased: SendGrid did not try, mostly because of a suppression list.
-_DROPS: dict[str, _Meaning] = {
-    "bounced address": _Meaning(EventType.REJECTED, "bounced", hard=True, suppressed=True),
-    "unsubscribed address": _Meaning(EventType.REJECTED, "unsubscribed", suppressed=True),
-    "spam reporting address": _Meaning(EventType.REJECTED, "spam", suppressed=True),
-    "invalid": _Meaning(EventType.REJECTED, "invalid", hard=True, suppressed=True),
-    "spam content": _Meaning(EventType.REJECTED, "blocked"),
-    "expired": _Meaning(EventType.REJECTED, "timed_out"),
+_DROPS: dict[str, Meaning] = {
+    "bounced address": Meaning(EventType.REJECTED, "bounced", hard=True, suppressed=True),
+    "unsubscribed address": Meaning(EventType.REJECTED, "unsubscribed", suppressed=True),
+    "spam reporting address": Meaning(EventType.REJECTED, "spam", suppressed=True),
+    "invalid": Meaning(EventType.REJECTED, "invalid", hard=True, suppressed=True),
+    "spam content": Meaning(EventType.REJECTED, "blocked"),
+    "expired": Meaning(EventType.REJECTED, "timed_out"),
 }
-_OTHER_DROP = _Meaning(EventType.REJECTED, "other")
+_OTHER_DROP = Meaning(EventType.REJECTED, "other")
 
 _NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
 
@@ -64,7 +57,7 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     elif name == "dropped":
         meaning = _DROPS.get(str(payload.get("reason") or "").strip().lower(), _OTHER_DROP)
     else:
-        meaning = _EVENTS.get(name, _Meaning(EventType.UNKNOWN))
+        meaning = _EVENTS.get(name, Meaning(EventType.UNKNOWN))
     recipient = text(payload, "email")
     assert recipient is not None
     diagnostic = bounded(text(payload, "response", "reason", required=False))

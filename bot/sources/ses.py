@@ -15,16 +15,9 @@ from typing import Any, NamedTuple
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import PayloadError, bounded, mapping, smtp_parts, text, timestamp
+from bot.sources.payload import Meaning, PayloadError, bounded, mapping, smtp_parts, text, timestamp
 
 PROVIDER = "ses"
-
-
-class _Meaning(NamedTuple):
-    event_type: EventType
-    reject_reason: str | None = None
-    hard: bool | None = None
-    suppressed: bool = False
 
 
 class _Shape(NamedTuple):
@@ -32,39 +25,39 @@ class _Shape(NamedTuple):
 
     section: str  # the object beside `mail` ("bounce", "delivery", …)
     recipients: str | None  # list in that object; None: everyone in mail.destination
-    meaning: _Meaning
+    meaning: Meaning
 
 
 _TYPES: dict[str, _Shape] = {
-    "Bounce": _Shape("bounce", "bouncedRecipients", _Meaning(EventType.BOUNCED, "bounced")),
+    "Bounce": _Shape("bounce", "bouncedRecipients", Meaning(EventType.BOUNCED, "bounced")),
     "Complaint": _Shape(
         "complaint",
         "complainedRecipients",
-        _Meaning(EventType.COMPLAINED, "spam", suppressed=True),
+        Meaning(EventType.COMPLAINED, "spam", suppressed=True),
     ),
-    "Delivery": _Shape("delivery", "recipients", _Meaning(EventType.DELIVERED)),
-    "Send": _Shape("send", None, _Meaning(EventType.SENT)),
-    "Reject": _Shape("reject", None, _Meaning(EventType.REJECTED, "blocked")),
-    "Rendering Failure": _Shape("failure", None, _Meaning(EventType.FAILED, "other")),
+    "Delivery": _Shape("delivery", "recipients", Meaning(EventType.DELIVERED)),
+    "Send": _Shape("send", None, Meaning(EventType.SENT)),
+    "Reject": _Shape("reject", None, Meaning(EventType.REJECTED, "blocked")),
+    "Rendering Failure": _Shape("failure", None, Meaning(EventType.FAILED, "other")),
     "DeliveryDelay": _Shape(
-        "deliveryDelay", "delayedRecipients", _Meaning(EventType.DEFERRED, hard=False)
+        "deliveryDelay", "delayedRecipients", Meaning(EventType.DEFERRED, hard=False)
     ),
-    "Open": _Shape("open", None, _Meaning(EventType.OPENED)),
-    "Click": _Shape("click", None, _Meaning(EventType.CLICKED)),
-    "Subscription": _Shape("subscription", None, _Meaning(EventType.UNKNOWN)),
+    "Open": _Shape("open", None, Meaning(EventType.OPENED)),
+    "Click": _Shape("click", None, Meaning(EventType.CLICKED)),
+    "Subscription": _Shape("subscription", None, Meaning(EventType.UNKNOWN)),
 }
 
 # Bounce (bounceType, bounceSubType) → meaning; a missing subtype entry falls back to the type.
-_BOUNCES: dict[tuple[str, str | None], _Meaning] = {
-    ("Permanent", None): _Meaning(EventType.BOUNCED, "bounced", hard=True),
-    ("Permanent", "OnAccountSuppressionList"): _Meaning(
+_BOUNCES: dict[tuple[str, str | None], Meaning] = {
+    ("Permanent", None): Meaning(EventType.BOUNCED, "bounced", hard=True),
+    ("Permanent", "OnAccountSuppressionList"): Meaning(
         EventType.REJECTED, "bounced", hard=True, suppressed=True
     ),
-    ("Permanent", "Suppressed"): _Meaning(
+    ("Permanent", "Suppressed"): Meaning(
         EventType.REJECTED, "bounced", hard=True, suppressed=True
     ),
-    ("Transient", None): _Meaning(EventType.BOUNCED, "bounced", hard=False),
-    ("Undetermined", None): _Meaning(EventType.BOUNCED, "bounced"),
+    ("Transient", None): Meaning(EventType.BOUNCED, "bounced", hard=False),
+    ("Undetermined", None): Meaning(EventType.BOUNCED, "bounced"),
 }
 
 # Where each event's diagnostic text is, in its section (per recipient first, then the section).
@@ -99,7 +92,7 @@ def _events(
     if kind not in _TYPES:
         if kind == "Received":
             raise PayloadError("inbound mail (Received) was sent to the delivery webhook")
-        shape = _Shape(kind[:1].lower() + kind[1:], None, _Meaning(EventType.UNKNOWN))
+        shape = _Shape(kind[:1].lower() + kind[1:], None, Meaning(EventType.UNKNOWN))
     else:
         shape = _TYPES[kind]
     mail = mapping(event, "mail")

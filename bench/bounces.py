@@ -84,13 +84,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
-                        help="directory with labels.jsonl and eml/ (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=2.0,
-                        help="minimum time spent on each throughput figure (default: 2)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help="directory with labels.jsonl and eml/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        help="minimum time spent on each throughput figure (default: 2)",
+    )
     parser.add_argument("--misses", action="store_true", help="list every miss with its text")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="throughput rounds; best and median are printed (default: 3)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="throughput rounds; best and median are printed (default: 3)",
+    )
     args = parser.parse_args(argv)
 
     labels = args.corpus / "labels.jsonl"
@@ -128,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             e_ok += 1
         else:
             confusion[(r["reason"], reason)] += 1
-            misses.append(f"{r['eml']}#{r['index']} {r['reason']} -> {reason}: "
-                          f"{(got_row.diagnostic or '')[:150] if got_row else ''}")
+            misses.append(
+                f"{r['eml']}#{r['index']} {r['reason']} -> {reason}: "
+                f"{(got_row.diagnostic or '')[:150] if got_row else ''}"
+            )
         hard_n += 1
         hard_ok += (got_row.hard if got_row else None) == r["hard"]
         want = (r.get("recipient") or "").lower()
@@ -144,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     def pct(a: int, b: int) -> str:
         return f"{a}/{b} = {100 * a / b:.1f} %" if b else "n/a"
 
-    print(f"corpus: {args.corpus} ({len(strings)} string rows, {len(emails)} email rows, "
-          f"{len(parsed)} emails)")
+    print(
+        f"corpus: {args.corpus} ({len(strings)} string rows, {len(emails)} email rows, "
+        f"{len(parsed)} emails)"
+    )
     print(f"reason accuracy, string rows : {pct(s_ok, len(strings))}   (target >= 95 %)")
     print(f"reason accuracy, email rows  : {pct(e_ok, len(emails))}   (target >= 93 %)")
     print(f"hard/soft accuracy, all rows : {pct(hard_ok, hard_n)}   (target >= 98 %)")
@@ -186,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
     rounds = max(1, args.repeat)
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    print(f"\nthroughput, one core ({rounds} rounds of {args.seconds:g} s; load average {load};"
-          " per CPU second of this process, wall-clock in brackets):")
+    print(
+        f"\nthroughput, one core ({rounds} rounds of {args.seconds:g} s; load average {load};"
+        " per CPU second of this process, wall-clock in brackets):"
+    )
     for label, work, unit, target in (
         ("classify    ", classify_all, "diagnostics/s", "20,000"),
         ("parse_bounce", parse_all, "emails/s", "1,000"),
@@ -195,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         results = [rate(work) for _ in range(rounds)]
         cpu = sorted(r[1] for r in results)
         wall = sorted(r[0] for r in results)
-        print(f"  {label} : best {cpu[-1]:,.0f}, median {statistics.median(cpu):,.0f} {unit}"
-              f"   [wall: best {wall[-1]:,.0f}, median {statistics.median(wall):,.0f}]"
-              f"   (target >= {target})")
+        print(
+            f"  {label} : best {cpu[-1]:,.0f}, median {statistics.median(cpu):,.0f} {unit}"
+            f"   [wall: best {wall[-1]:,.0f}, median {statistics.median(wall):,.0f}]"
+            f"   (target >= {target})"
+        )
     return 0
 
 

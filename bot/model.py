@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -81,9 +82,15 @@ class Dispatch:
     internal_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeliveryEvent:
-    """One thing an ESP said about one message to one recipient."""
+    """One thing an ESP said about one message to one recipient.
+
+    Treat it as frozen, like the other records: stages build changed copies with
+    `dataclasses.replace`. It is not declared frozen because a lookup builds hundreds of them and
+    a frozen dataclass's `__init__` (one `object.__setattr__` call per field) made that four
+    times slower, most of a recipient lookup's time (bench/store.py).
+    """
 
     provider: str
     event_type: EventType
@@ -101,11 +108,51 @@ class DeliveryEvent:
     hard: bool | None = None
     suppressed: bool = False
     dedupe_key: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.dedupe_key:
-            object.__setattr__(self, "dedupe_key", stable_key(self))
+            self.dedupe_key = stable_key(self)
+
+
+class StoredPayload(Mapping[str, Any]):
+    """An event's provider payload as the store holds it (JSON text), decoded on first read.
+
+    A lookup returns up to hundreds of events and almost nothing reads their payloads (the
+    Reactivate button reads one field of one event), while decoding every payload was the larger
+    part of a lookup's time. Written back, the text goes as it came (`payload_json`).
+    """
+
+    __slots__ = ("_decoded", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._decoded: dict[str, Any] | None = None
+
+    def _value(self) -> dict[str, Any]:
+        if self._decoded is None:
+            value = json.loads(self.text)
+            self._decoded = value if isinstance(value, dict) else {}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
+
+    def __repr__(self) -> str:
+        return f"StoredPayload({self.text[:80]!r})"
+
+
+def payload_json(raw: Mapping[str, Any]) -> str:
+    """The payload as compact JSON text for the store; values JSON cannot hold become strings."""
+    if isinstance(raw, StoredPayload):
+        return raw.text
+    return json.dumps(raw, default=str, separators=(",", ":"))
 
 
 def stable_key(event: DeliveryEvent) -> str:

@@ -23,7 +23,10 @@ from starlette.routing import Route
 
 from bot.config import Settings
 from bot.diagnose import Diagnoser
+from bot.metrics import RequestMetrics, render_metrics
+from bot.sources.esp import EspSources
 from bot.sources.store import Store
+from bot.sources.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from bot.slack.app import KnowledgeStatus, WhymailSlack
@@ -38,7 +41,7 @@ class Parts:
     """What the ASGI app serves; any part may be missing and its routes then say so."""
 
     slack: WhymailSlack | None = None
-    webhooks: Any = None  # bot.sources.webhooks.WebhookReceiver, when that module is present
+    webhooks: WebhookReceiver | None = None
     knowledge: KnowledgeStatus | None = None
 
 
@@ -62,10 +65,9 @@ def build_asgi(parts: Parts) -> Starlette:
         Route("/slack/events", _slack_route(parts), methods=["POST"]),
         Route("/webhooks/{provider}", _webhook_route(parts), methods=["POST"]),
         Route("/healthz", _health_route(parts), methods=["GET"]),
+        # `GET /metrics` exactly (a mounted app would redirect it to `/metrics/`).
+        Route("/metrics", _metrics, methods=["GET"]),
     ]
-    metrics = _metrics_route()
-    if metrics is not None:
-        routes.append(Route("/metrics", metrics, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -76,9 +78,7 @@ def build_asgi(parts: Parts) -> Starlette:
             await parts.webhooks.aclose()
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    request_metrics = _request_metrics()
-    if request_metrics is not None:
-        app.add_middleware(request_metrics)
+    app.add_middleware(RequestMetrics)
     return app
 
 
@@ -98,8 +98,8 @@ def _webhook_route(parts: Parts) -> Endpoint:
     async def webhook(request: Request) -> Response:
         receiver = parts.webhooks
         if receiver is None:
-            return JSONResponse({"error": "webhooks are not available in this build"}, 503)
-        limit = int(getattr(receiver, "max_body_bytes", 1_048_576))
+            return JSONResponse({"error": "webhooks are not served by this process"}, 503)
+        limit = receiver.max_body_bytes
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -128,45 +128,17 @@ def _health_route(parts: Parts) -> Endpoint:
     return health
 
 
-def _metrics_route() -> Endpoint | None:
-    """`GET /metrics` exactly (a mounted app would redirect it to `/metrics/`)."""
-    try:
-        from bot.metrics import render_metrics
-    except ImportError:
-        log.warning("bot.metrics is missing: no /metrics")
-        return None
-
-    async def metrics(_: Request) -> Response:
-        body, content_type = render_metrics()
-        return Response(body, headers={"Content-Type": content_type})
-
-    return metrics
+async def _metrics(_: Request) -> Response:
+    body, content_type = render_metrics()
+    return Response(body, headers={"Content-Type": content_type})
 
 
-def _request_metrics() -> Any:
-    try:
-        from bot.metrics import RequestMetrics
-    except ImportError:
-        return None
-    return RequestMetrics
-
-
-def webhook_receiver(store: Store, settings: Settings) -> Any:
-    """The ESP webhook receiver, or None while `bot.sources.webhooks` is not part of the build."""
-    try:
-        from bot.sources.webhooks import WebhookReceiver
-    except ImportError:
-        log.warning("bot.sources.webhooks is missing: /webhooks/* will answer 503")
-        return None
+def webhook_receiver(store: Store, settings: Settings) -> WebhookReceiver:
     return WebhookReceiver(store, settings)
 
 
-async def esp_accounts(settings: Settings) -> Any:
+async def esp_accounts(settings: Settings) -> EspSources | None:
     """The ESP accounts with API credentials, for "Reactivate address"; None when there are none."""
-    try:
-        from bot.sources.esp import EspSources
-    except ImportError:
-        return None
     sources = EspSources.from_settings(settings)
     if not sources.clients:
         await sources.aclose()

@@ -220,35 +220,64 @@ def test_classify_jsonl_all_good_returns_zero() -> None:
     [
         # a resolver's TRY_AGAIN and Google's own failed MX lookup are network errors ...
         ("Name service error for domain example.com: Host not found, try again", "networkerror"),
-        ("DNS Error: 80335577 DNS type 'mx' lookup of example.jp responded with code NXDOMAIN "
-         "Domain name not found: example.jp", "networkerror"),
+        (
+            "DNS Error: 80335577 DNS type 'mx' lookup of example.jp responded with code NXDOMAIN "
+            "Domain name not found: example.jp",
+            "networkerror",
+        ),
         # ... while a plain NXDOMAIN and a null MX stay what they are
-        ("Host or domain name not found. Name service error for name=example.cm type=A: Host "
-         "not found", "hostunknown"),
-        ("DNS Error: 24275403 DNS type 'mx' lookup of example.org responded with code NOERROR "
-         "The domain example.org doesn't receive email according to the administrator: returned "
-         "Null MX", "notaccept"),
+        (
+            "Host or domain name not found. Name service error for name=example.cm type=A: Host "
+            "not found",
+            "hostunknown",
+        ),
+        (
+            "DNS Error: 24275403 DNS type 'mx' lookup of example.org responded with code NOERROR "
+            "The domain example.org doesn't receive email according to the administrator: returned "
+            "Null MX",
+            "notaccept",
+        ),
         # qmail's "queue too long" suffix does not hide the deferral's own reason
-        ("Unable to contact LDAP server. (#4.4.3)I'm not going to try again; this message has "
-         "been in the queue too long.", "systemerror"),
+        (
+            "Unable to contact LDAP server. (#4.4.3)I'm not going to try again; this message has "
+            "been in the queue too long.",
+            "systemerror",
+        ),
         ("I'm not going to try again; this message has been in the queue too long.", "expired"),
         # Postfix's "delivery temporarily suspended" is about the queue, not an account
-        ("delivery temporarily suspended: host mx.example.net[192.0.2.7] refused to talk to me: "
-         "421 Service not available", "blocked"),
-        ("550-REJECTED - Blacklisted URL in message. (example.com) in [black]. 550-See "
-         "http://lookup.uribl.com. - Blacklisted Link", "spamdetected"),
+        (
+            "delivery temporarily suspended: host mx.example.net[192.0.2.7] refused to talk to me: "
+            "421 Service not available",
+            "blocked",
+        ),
+        (
+            "550-REJECTED - Blacklisted URL in message. (example.com) in [black]. 550-See "
+            "http://lookup.uribl.com. - Blacklisted Link",
+            "spamdetected",
+        ),
         # the last line of a multi-line reply repeats its prefix mid-sentence
-        ("550-5.7.1 [192.0.2.9 13] Messages with multiple 550 5.7.1 addresses in From: header "
-         "are not accepted.", "notcompliantrfc"),
+        (
+            "550-5.7.1 [192.0.2.9 13] Messages with multiple 550 5.7.1 addresses in From: header "
+            "are not accepted.",
+            "notcompliantrfc",
+        ),
         ("User  not listed in public Name & Address Book", "userunknown"),
-        ("501 <a@example.jp>... no access from mail server [192.0.2.55] which is an open relay.",
-         "blocked"),
+        (
+            "501 <a@example.jp>... no access from mail server [192.0.2.55] which is an open relay.",
+            "blocked",
+        ),
         ("550 Insecure Mail Relay", "norelaying"),
         ("500 Remote server does not support TLS (state 6).", "failedstarttls"),
-        ("550 5.7.650 The mail server [192.0.2.9] has been temporarily rate limited due to IP "
-         "reputation.", "badreputation"),
-        ("550 5.7.606 Access denied, banned sending IP [192.0.2.9]. To request removal from this "
-         "list please visit https://sender.office.com/", "blocked"),
+        (
+            "550 5.7.650 The mail server [192.0.2.9] has been temporarily rate limited due to IP "
+            "reputation.",
+            "badreputation",
+        ),
+        (
+            "550 5.7.606 Access denied, banned sending IP [192.0.2.9]. To request removal from "
+            "this list please visit https://sender.office.com/",
+            "blocked",
+        ),
     ],
 )
 def test_formats_that_look_like_a_neighbouring_reason(text: str, reason: str) -> None:

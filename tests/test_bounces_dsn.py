@@ -154,8 +154,12 @@ def test_parse_files_jsonl_prints_failures_and_complaints_only(tmp_path: Path) -
         b"Diagnostic-Code: smtp; 250 2.0.0 Ok: queued\n--b--\n"
     )
     assert [r.reason for r in parse_bounce(delivered.read_bytes())] == ["delivered"]
-    paths = [str(delivered), str(DATA / "rfc3834-02.eml"), str(DATA / "arf-01.eml"),
-             str(DATA / "lhost-postfix-03.eml")]
+    paths = [
+        str(delivered),
+        str(DATA / "rfc3834-02.eml"),
+        str(DATA / "arf-01.eml"),
+        str(DATA / "lhost-postfix-03.eml"),
+    ]
     out, err = io.StringIO(), io.StringIO()
     assert parse_files_jsonl(paths, out, err) == 0
     reasons = [json.loads(line)["reason"] for line in out.getvalue().splitlines()]
@@ -176,7 +180,10 @@ def test_ses_notification_folded_by_sendmail_still_parses() -> None:
     # Sendmail breaks over-long lines with "!" + newline + space, even inside JSON.
     (row,) = parse_bounce((DATA / "lhost-amazonses-11.eml").read_bytes())
     assert (row.recipient, row.reason, row.hard) == (
-        "complaint@simulator.amazonses.com", "feedback", None)
+        "complaint@simulator.amazonses.com",
+        "feedback",
+        None,
+    )
 
 
 def test_wrong_mime_boundary_is_repaired_from_the_body() -> None:
@@ -240,8 +247,10 @@ def test_smtp_phase_decides_between_unknown_user_and_a_filter() -> None:
     # reading); the same reply "in reply to RCPT TO" or with a 5.1.1 status: no such mailbox.
     (row,) = parse_bounce(_dsn("smtp; 550 Unknown user who@example.net", "5.0.0"))
     assert (row.reason, row.hard) == ("filtered", False)
-    rcpt = ("<who@example.net>: host mx.example.net said: 550 Unknown user (in reply to RCPT TO "
-            "command)")
+    rcpt = (
+        "<who@example.net>: host mx.example.net said: 550 Unknown user (in reply to RCPT TO "
+        "command)"
+    )
     (row,) = parse_bounce(_dsn("smtp; 550 Unknown user who@example.net", "5.0.0", rcpt))
     assert (row.reason, row.hard) == ("userunknown", True)
     (row,) = parse_bounce(_dsn("smtp; 550 5.1.1 Unknown user who@example.net", "5.1.1"))
@@ -249,14 +258,17 @@ def test_smtp_phase_decides_between_unknown_user_and_a_filter() -> None:
 
 
 def test_local_delivery_program_failure_is_mailererror() -> None:
-    (row,) = parse_bounce(_dsn("x-unix; procmail: Couldn't create /var/mail/who: No such user",
-                               "5.0.0"))
+    (row,) = parse_bounce(
+        _dsn("x-unix; procmail: Couldn't create /var/mail/who: No such user", "5.0.0")
+    )
     assert row.reason == "mailererror"
 
 
 def test_status_and_code_prefer_the_failing_reply_of_a_transcript() -> None:
-    notice = ("Transcript of session follows.\n Out: 250 2.1.5 Ok\n In: DATA\n"
-              " Out: 354 End data\n Out: 451 4.3.0 Error: queue file write error\n")
+    notice = (
+        "Transcript of session follows.\n Out: 250 2.1.5 Ok\n In: DATA\n"
+        " Out: 354 End data\n Out: 451 4.3.0 Error: queue file write error\n"
+    )
     (row,) = parse_bounce(_dsn("", "4.3.0", notice))
     assert row.reason != "delivered"
     assert row.hard is False
@@ -320,33 +332,44 @@ def test_gmail_notice_is_read_for_the_quoted_remote_reply() -> None:
 def test_reason_above_the_address_list_is_found() -> None:
     # MailMarshal puts the remote reply above "The following recipients were affected".
     (row,) = parse_bounce((DATA / "lhost-mailmarshalsmtp-02.eml").read_bytes())
-    assert (row.recipient, row.reason, row.hard) == ("kijitora@nyaan.example.com",
-                                                    "userunknown", True)
+    assert (row.recipient, row.reason, row.hard) == (
+        "kijitora@nyaan.example.com",
+        "userunknown",
+        True,
+    )
 
 
 def test_bounce_marked_auto_replied_is_not_a_vacation_reply() -> None:
-    data = (b"From: mailer-daemon@mx.example.org\nAuto-Submitted: auto-replied\n"
-            b"Subject: There was an error sending your mail\n\n"
-            b"SMTP Server <mx.example.net> rejected recipient <who@example.net> (Error following "
-            b"RCPT command). It responded as follows: [550 5.1.1 User unknown]\n")
+    data = (
+        b"From: mailer-daemon@mx.example.org\nAuto-Submitted: auto-replied\n"
+        b"Subject: There was an error sending your mail\n\n"
+        b"SMTP Server <mx.example.net> rejected recipient <who@example.net> (Error following "
+        b"RCPT command). It responded as follows: [550 5.1.1 User unknown]\n"
+    )
     (row,) = parse_bounce(data)
     assert (row.recipient, row.reason, row.hard) == ("who@example.net", "userunknown", True)
-    vacation = (b"From: who@example.net\nAuto-Submitted: auto-replied\nSubject: Re: invoice\n\n"
-                b"I am out of the office until Monday.\n")
+    vacation = (
+        b"From: who@example.net\nAuto-Submitted: auto-replied\nSubject: Re: invoice\n\n"
+        b"I am out of the office until Monday.\n"
+    )
     (row,) = parse_bounce(vacation)
     assert row.reason == "vacation"
 
 
 def test_reporting_mta_words_versus_a_relayed_reply() -> None:
     # The MTA that looked the mailbox up itself says so in its own words: no such user.
-    own = (b"From: postmaster@mx.example.net\nSubject: Undeliverable Mail\n\n"
-           b"Unknown user: who@example.net\n\n\nOriginal message follows.\n\nTo: who@example.net\n")
+    own = (
+        b"From: postmaster@mx.example.net\nSubject: Undeliverable Mail\n\n"
+        b"Unknown user: who@example.net\n\n\nOriginal message follows.\n\nTo: who@example.net\n"
+    )
     (row,) = parse_bounce(own)
     assert (row.recipient, row.reason, row.hard) == ("who@example.net", "userunknown", True)
     # A list of failed addresses, each with the remote reply cut to "[text]": the remote
     # server spoke, and nothing places it at RCPT TO.
-    relayed = (b"From: MAILER-DAEMON@relay.example.jp\nSubject: Returned mail\n\n"
-               b"---The following addresses had delivery errors---\n\n"
-               b"who@example.net [User unknown]\n\n")
+    relayed = (
+        b"From: MAILER-DAEMON@relay.example.jp\nSubject: Returned mail\n\n"
+        b"---The following addresses had delivery errors---\n\n"
+        b"who@example.net [User unknown]\n\n"
+    )
     (row,) = parse_bounce(relayed)
     assert (row.recipient, row.reason, row.hard) == ("who@example.net", "filtered", False)

@@ -168,6 +168,18 @@ async def test_every_field_round_trips(store: Store) -> None:
     assert stored.timestamp.utcoffset() == timedelta(0)
 
 
+async def test_a_read_payload_is_written_back_unchanged(store: Store) -> None:
+    # Payloads are decoded lazily on read; storing a read event again (a copy between stores,
+    # a re-key) must keep the payload as it was, not its repr.
+    payload = {"RecordType": "Bounce", "CanActivate": False, "Tags": ["a", "\u00f8"]}
+    await store.add_events([event(1, raw=payload, dedupe_key="k1")])
+    [read] = await store.events_for_recipient("ola@firma.no")
+    await store.add_events([replace(read, dedupe_key="k2", message_id="copy")])
+    [copy] = await store.events_for_message("copy")
+    assert dict(copy.raw) == payload
+    assert copy.raw.get("CanActivate") is False
+
+
 async def test_big_batches_count_only_new_events(store: Store) -> None:
     batch = [event(n, recipient=f"r{n % 50}@firma.no", message_id=f"m{n}") for n in range(3000)]
     assert await store.add_events(batch[:1000]) == 1000

@@ -77,8 +77,16 @@ _ORIGINAL_MARKERS: Final = re.compile(
     re.I | re.M,
 )
 _MARKER_WORDS: Final = (
-    "original", "copy", "forwarded message", "below this line", "rfc822", "return-path",
-    "received: from", "undelivered message", "returned message", "unsent message",
+    "original",
+    "copy",
+    "forwarded message",
+    "below this line",
+    "rfc822",
+    "return-path",
+    "received: from",
+    "undelivered message",
+    "returned message",
+    "unsent message",
 )
 _NOT_RECIPIENT: Final = re.compile(
     r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|noreply|no-reply|root|daemon)@", re.I
@@ -100,8 +108,9 @@ _HUMAN_HOST: Final = re.compile(
     r"(?:host|remote-mta:?|talking to|server)\s+\[?([a-z0-9-]+(?:\.[a-z0-9-]+)+)\]?", re.I
 )
 # A bounce quoted inside another message's text: an mbox separator or an empty Return-Path.
-_EMBEDDED_BOUNCE: Final = re.compile(r"^(?:From (?:MAILER-DAEMON|postmaster)\b|Return-Path: <>)",
-                                     re.I | re.M)
+_EMBEDDED_BOUNCE: Final = re.compile(
+    r"^(?:From (?:MAILER-DAEMON|postmaster)\b|Return-Path: <>)", re.I | re.M
+)
 # Sendmail splits lines longer than SMTP allows with "!" + newline + space; JSON bodies relayed
 # through it (SNS notifications) must be joined again before parsing.
 _SENDMAIL_FOLD: Final = re.compile(r"!\r?\n ")
@@ -328,15 +337,29 @@ def _one(
     phase = find_phase(f"{diag_norm} {context_norm}") if context_norm or diag_norm else None
     code = smtp_code if smtp_code is not None else find_code(diag_norm)
     provider_host = provider_host or mx_host
-    result = classify_reported(diagnostic, status=status, smtp_code=code, mx_host=provider_host,
-                               phase=phase, in_bounce=transcript, norm=diag_norm, relayed=relayed)
+    result = classify_reported(
+        diagnostic,
+        status=status,
+        smtp_code=code,
+        mx_host=provider_host,
+        phase=phase,
+        in_bounce=transcript,
+        norm=diag_norm,
+        relayed=relayed,
+    )
     for extra in (context, fallback):
         if result.reason not in _FAILURE_REASONS_SKIP or not extra or extra == diagnostic:
             continue
         combined = f"{diagnostic} {extra}"
-        retry = classify_reported(combined, status=status, smtp_code=code,
-                                  mx_host=provider_host, phase=phase, in_bounce=transcript,
-                                  relayed=relayed)
+        retry = classify_reported(
+            combined,
+            status=status,
+            smtp_code=code,
+            mx_host=provider_host,
+            phase=phase,
+            in_bounce=transcript,
+            relayed=relayed,
+        )
         if retry.reason not in _FAILURE_REASONS_SKIP or result.reason == "undefined":
             result = retry
         if not diagnostic:
@@ -442,13 +465,27 @@ def _from_dsn(walk: _Walk, human: str) -> list[BouncedRecipient]:
             diag = f"Action: {action}"
         if action in ("delivered", "relayed", "expanded") and not diag:
             diag = action
-        row = _one(recipient, diag, status, own_block or human, mx_host,
-                   fallback=human if len(walk.dsn) == 1 else "", provider_host=provider_host)
+        row = _one(
+            recipient,
+            diag,
+            status,
+            own_block or human,
+            mx_host,
+            fallback=human if len(walk.dsn) == 1 else "",
+            provider_host=provider_host,
+        )
         if _X_UNIX.match(diag) and row.reason in _LOCAL_PROGRAM_REASONS:
             # X-Unix: a local delivery program (procmail, a pipe) failed; its words are not a
             # remote server's verdict on the address.
-            row = BouncedRecipient(row.recipient, row.status, row.smtp_code, row.diagnostic,
-                                   "mailererror", False, row.mx_host)
+            row = BouncedRecipient(
+                row.recipient,
+                row.status,
+                row.smtp_code,
+                row.diagnostic,
+                "mailererror",
+                False,
+                row.mx_host,
+            )
         rows.append(row)
         if len(rows) >= MAX_RECIPIENTS:
             break
@@ -466,8 +503,7 @@ def _dsn_recipient(block: dict[str, str]) -> str:
 
 # "addr [User unknown]": a list of failed addresses, each with the remote server's reply cut
 # down to its text; the code is gone but it is still the remote server's verdict.
-_BRACKETED: Final = re.compile(r"[ \t]*<?[^\s<>@]+@[^\s<>]+>?[ \t]+\[[^\]\n]{3,200}\][ \t]*$",
-                               re.M)
+_BRACKETED: Final = re.compile(r"[ \t]*<?[^\s<>@]+@[^\s<>]+>?[ \t]+\[[^\]\n]{3,200}\][ \t]*$", re.M)
 
 # Gmail's older notices wrap the remote reply in their own prose ("... it was rejected by the
 # recipient domain ... The error that the other server returned was: 550 ..."): only the quoted
@@ -513,8 +549,17 @@ def _from_text(human: str, msg: Message, walk: _Walk) -> list[BouncedRecipient]:
         host = _HUMAN_HOST.search(text)
         mx_host = host.group(1) if host else None
         relayed = _BRACKETED.match(block) is not None
-        rows.append(_one(addr, _remote_part(text).strip(" :>\n\t"), status, text, mx_host,
-                         fallback=human, relayed=relayed))
+        rows.append(
+            _one(
+                addr,
+                _remote_part(text).strip(" :>\n\t"),
+                status,
+                text,
+                mx_host,
+                fallback=human,
+                relayed=relayed,
+            )
+        )
     return rows
 
 
@@ -559,15 +604,25 @@ def _ses_rows(doc: dict[str, Any]) -> list[BouncedRecipient]:
             if isinstance(r, dict):
                 addr = _clean_addr(str(r.get("emailAddress") or ""))
                 ftype = doc["complaint"].get("complaintFeedbackType") or "abuse"
-                rows.append(BouncedRecipient(addr, None, None, f"feedback-type={ftype}",
-                                             "feedback", None))
+                rows.append(
+                    BouncedRecipient(addr, None, None, f"feedback-type={ftype}", "feedback", None)
+                )
     elif kind == "delivery" and isinstance(doc.get("delivery"), dict):
         d = doc["delivery"]
         for addr in d.get("recipients") or []:
             diag = str(d.get("smtpResponse") or "delivered")
             status = find_status(diag)
-            rows.append(BouncedRecipient(_clean_addr(str(addr)), status, find_code(diag), diag,
-                                         "delivered", None, d.get("remoteMtaIp")))
+            rows.append(
+                BouncedRecipient(
+                    _clean_addr(str(addr)),
+                    status,
+                    find_code(diag),
+                    diag,
+                    "delivered",
+                    None,
+                    d.get("remoteMtaIp"),
+                )
+            )
     return rows
 
 
@@ -578,7 +633,7 @@ def _feedback(walk: _Walk, human: str) -> list[BouncedRecipient]:
     for report in walk.feedback:
         # the report's own type (abuse, fraud, opt-out, ...) first: the prose is boilerplate
         kind = str(report.get("feedback-type") or "").strip()
-        diag = (f"Feedback-Type: {kind}. {text}" if kind else text or "feedback report")
+        diag = f"Feedback-Type: {kind}. {text}" if kind else text or "feedback report"
         diag = diag[:MAX_DIAGNOSTIC]
         addrs = [
             _clean_addr(str(v))
@@ -608,7 +663,7 @@ def _is_autoreply(msg: Message, human: str) -> bool:
     )
     if not flagged:
         return False
-    said = classify(human[:MAX_DIAGNOSTIC * 4]).reason
+    said = classify(human[: MAX_DIAGNOSTIC * 4]).reason
     return said in ("vacation", "undefined", "onhold")
 
 
@@ -627,9 +682,7 @@ def _nested(walk: _Walk, depth: int) -> list[BouncedRecipient]:
             inner.append(email.message_from_string(text[m.start() :], policy=compat32))
     for msg in inner[:4]:
         rows = _parse(msg, depth + 1)
-        if any(
-            r.reason not in _FAILURE_REASONS_SKIP and (r.status or r.smtp_code) for r in rows
-        ):
+        if any(r.reason not in _FAILURE_REASONS_SKIP and (r.status or r.smtp_code) for r in rows):
             return rows
     return []
 
@@ -667,8 +720,11 @@ def _parse(msg: Message, depth: int) -> list[BouncedRecipient]:
     if not walk.dsn and _is_autoreply(msg, human):
         sender = _clean_addr(str(msg.get("from") or ""))
         text = " ".join(human.split())[:MAX_DIAGNOSTIC]
-        return [BouncedRecipient(sender if "@" in sender else "", None, None, text or None,
-                                 "vacation", None)]
+        return [
+            BouncedRecipient(
+                sender if "@" in sender else "", None, None, text or None, "vacation", None
+            )
+        ]
     rows = _from_text(human, msg, walk)
     if not _decided(rows):
         inner = _nested(walk, depth)

@@ -151,9 +151,7 @@ def triggers(pattern: str, left: bool = True, right: bool = True) -> frozenset[s
             if inner and not inner.startswith("?") and not _optional_after(pattern, j):
                 best = _better(best, triggers(inner, inner_left, _bounded_after(pattern, j)))
             # after "(?:is )?" the next word still starts at a word edge
-            buf_left = bool(inner) and inner_left and all(
-                b.endswith(" ") for b in _branches(inner)
-            )
+            buf_left = bool(inner) and inner_left and all(b.endswith(" ") for b in _branches(inner))
             i = j
             if i < len(pattern) and pattern[i] in "?*":
                 i += 1
@@ -186,9 +184,7 @@ class Gate:
     candidate positions, roughly thirty times faster than trying a word boundary everywhere.
     """
 
-    def __init__(
-        self, rules: dict[str, tuple[str, ...]], order: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, rules: dict[str, tuple[str, ...]], order: tuple[str, ...] = ()) -> None:
         self._entries: list[tuple[str, re.Pattern[str], bool]] = []
         index: dict[str, list[int]] = defaultdict(list)
         always: list[int] = []

@@ -565,8 +565,13 @@ PROVIDERS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, ...]
     ),
     "yahoo": (
         r"(?:yahoodns\.net|yahoo\.com|aol\.com|ymail\.com)$",
-        ("postmaster.yahooinc.com", "postmaster.verizonmedia.com", "[ts0", "[tss0",
-         "delivery error: dd "),
+        (
+            "postmaster.yahooinc.com",
+            "postmaster.verizonmedia.com",
+            "[ts0",
+            "[tss0",
+            "delivery error: dd ",
+        ),
         {
             "userunknown": (r"this user doesn'?t have a [\w.-]+ account",),
             "badreputation": (r"\[tss04\]", r"user complaints"),

@@ -82,8 +82,11 @@ _LANG_USAGE = (
 
 
 class Reactivation(Protocol):
-    ok: bool
-    message: str
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 class Reactivator(Protocol):

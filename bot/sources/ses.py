@@ -53,9 +53,7 @@ _BOUNCES: dict[tuple[str, str | None], Meaning] = {
     ("Permanent", "OnAccountSuppressionList"): Meaning(
         EventType.REJECTED, "bounced", hard=True, suppressed=True
     ),
-    ("Permanent", "Suppressed"): Meaning(
-        EventType.REJECTED, "bounced", hard=True, suppressed=True
-    ),
+    ("Permanent", "Suppressed"): Meaning(EventType.REJECTED, "bounced", hard=True, suppressed=True),
     ("Transient", None): Meaning(EventType.BOUNCED, "bounced", hard=False),
     ("Undetermined", None): Meaning(EventType.BOUNCED, "bounced"),
 }

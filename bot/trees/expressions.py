@@ -47,6 +47,8 @@ ENV = ImmutableSandboxedEnvironment(
     autoescape=False,
     keep_trailing_newline=False,
 )
+
+
 def _when(value: Any) -> str:
     """ISO timestamps in facts read badly in a sentence; editors write `{{ x | when }}`."""
     try:

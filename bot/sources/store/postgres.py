@@ -18,7 +18,6 @@ Why the layout is what it is (the migration file has the tables):
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,12 +29,13 @@ from bot.model import (
     DeliveryEvent,
     Dispatch,
     DispatchState,
-    EventType,
     Recipient,
     Role,
+    StoredPayload,
+    payload_json,
     utc,
 )
-from bot.sources.store.base import StoreError
+from bot.sources.store.base import EVENT_TYPES, StoreError, role_order
 from bot.sources.store.migrations import pending_migrations
 
 _EVENT_FIELDS = (
@@ -135,8 +135,6 @@ _MIGRATE_LOCK = "whymail.migrate."
 _PARTITION_LOCK = "whymail.partitions."
 _POOL_SIZE = 10
 _CHUNK = 2_000
-_EVENT_TYPES = {t.value: t for t in EventType}
-_json_loads = json.JSONDecoder().decode
 _IN_FLIGHT = 2
 
 
@@ -432,7 +430,7 @@ class PostgresStore:
                 kind=row["kind"],
                 subject=row["subject"],
                 sender=row["sender"],
-                recipients=tuple(sorted(recipients[row["id"]], key=_role_order)),
+                recipients=tuple(sorted(recipients[row["id"]], key=role_order)),
                 created_at=row["created_at"],
                 state=DispatchState(row["state"]),
                 internal_error=row["internal_error"],
@@ -483,10 +481,6 @@ def _partition_month(name: str) -> tuple[int, int] | None:
     return (int(digits[:4]), int(digits[4:]))
 
 
-def _role_order(recipient: Recipient) -> tuple[int, str]:
-    return (list(Role).index(recipient.role), recipient.address)
-
-
 def _rows(events: Sequence[DeliveryEvent]) -> list[tuple[Any, ...]]:
     return [(n, *_event_row(e)) for n, e in enumerate(events)]
 
@@ -509,33 +503,33 @@ def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
         e.reason,
         e.hard,
         e.suppressed,
-        json.dumps(e.raw, default=str, separators=(",", ":")),
+        payload_json(e.raw),
     )
 
 
 def _event_from_row(row: asyncpg.Record) -> DeliveryEvent:
-    # A lookup may decode hundreds of rows: the enum comes from a dict, as Enum() calls were a
-    # measurable part of its time.
     (key, provider, event_type, ts, recipient, message_id, dispatch_id, tenant, reject_reason,
      smtp_code, status, diagnostic, mx_host, reason, hard, suppressed, raw) = row  # fmt: skip
+    # Positional, in DeliveryEvent's field order: a lookup builds hundreds of events, and
+    # seventeen keyword arguments cost as much again as building the object.
     return DeliveryEvent(
-        provider=provider,
-        event_type=_EVENT_TYPES[event_type],
-        timestamp=ts,
-        recipient=recipient,
-        message_id=message_id,
-        dispatch_id=dispatch_id,
-        tenant=tenant,
-        reject_reason=reject_reason,
-        smtp_code=smtp_code,
-        enhanced_status=status,
-        diagnostic=diagnostic,
-        mx_host=mx_host,
-        reason=reason,
-        hard=hard,
-        suppressed=suppressed,
-        dedupe_key=key,
-        raw=_json_loads(raw),
+        provider,
+        EVENT_TYPES[event_type],
+        ts,
+        recipient,
+        message_id,
+        dispatch_id,
+        tenant,
+        reject_reason,
+        smtp_code,
+        status,
+        diagnostic,
+        mx_host,
+        reason,
+        hard,
+        suppressed,
+        key,
+        StoredPayload(raw),
     )
 
 

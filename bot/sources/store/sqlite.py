@@ -6,7 +6,6 @@ that serves Slack never waits on disk. WAL lets the CLI read while `whymail serv
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,8 +13,16 @@ from typing import Any
 
 import aiosqlite
 
-from bot.model import DeliveryEvent, Dispatch, DispatchState, EventType, Recipient, Role
-from bot.sources.store.base import StoreError
+from bot.model import (
+    DeliveryEvent,
+    Dispatch,
+    DispatchState,
+    Recipient,
+    Role,
+    StoredPayload,
+    payload_json,
+)
+from bot.sources.store.base import EVENT_TYPES, StoreError, role_order
 from bot.sources.store.migrations import pending_migrations
 
 _EVENT_COLUMNS = (
@@ -217,8 +224,9 @@ class SQLiteStore:
         )
 
     async def _events(self, sql: str, args: Iterable[Any]) -> list[DeliveryEvent]:
-        async with self._db.execute(sql, tuple(args)) as cursor:
-            return [_event_from_row(row) for row in await cursor.fetchall()]
+        # One trip to aiosqlite's thread (execute, fetch and close together), not three.
+        rows = await self._db.execute_fetchall(sql, tuple(args))
+        return [_event_from_row(row) for row in rows]
 
     async def _dispatches(self, sql: str, args: Iterable[Any]) -> list[Dispatch]:
         # Column names from the cursor, not a connection-wide row_factory: lookups overlap on
@@ -245,17 +253,13 @@ class SQLiteStore:
                 kind=row["kind"],
                 subject=row["subject"],
                 sender=row["sender"],
-                recipients=tuple(sorted(recipients[row["id"]], key=_role_order)),
+                recipients=tuple(sorted(recipients[row["id"]], key=role_order)),
                 created_at=datetime.fromisoformat(row["created_at"]) if row["created_at"] else None,
                 state=DispatchState(row["state"]),
                 internal_error=row["internal_error"],
             )
             for row in rows
         ]
-
-
-def _role_order(recipient: Recipient) -> tuple[int, str]:
-    return (list(Role).index(recipient.role), recipient.address)
 
 
 def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
@@ -276,31 +280,33 @@ def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
         e.reason,
         None if e.hard is None else int(e.hard),
         int(e.suppressed),
-        json.dumps(e.raw, default=str, separators=(",", ":")),
+        payload_json(e.raw),
     )
 
 
 def _event_from_row(row: Sequence[Any]) -> DeliveryEvent:
     (key, provider, event_type, ts, recipient, message_id, dispatch_id, tenant, reject_reason,
      smtp_code, status, diagnostic, mx_host, reason, hard, suppressed, raw) = row  # fmt: skip
+    # Positional, in DeliveryEvent's field order: a lookup builds hundreds of events, and
+    # seventeen keyword arguments cost as much again as building the object.
     return DeliveryEvent(
-        provider=provider,
-        event_type=EventType(event_type),
-        timestamp=datetime.fromisoformat(ts),
-        recipient=recipient,
-        message_id=message_id,
-        dispatch_id=dispatch_id,
-        tenant=tenant,
-        reject_reason=reject_reason,
-        smtp_code=smtp_code,
-        enhanced_status=status,
-        diagnostic=diagnostic,
-        mx_host=mx_host,
-        reason=reason,
-        hard=None if hard is None else bool(hard),
-        suppressed=bool(suppressed),
-        dedupe_key=key,
-        raw=json.loads(raw),
+        provider,
+        EVENT_TYPES[event_type],
+        datetime.fromisoformat(ts),
+        recipient,
+        message_id,
+        dispatch_id,
+        tenant,
+        reject_reason,
+        smtp_code,
+        status,
+        diagnostic,
+        mx_host,
+        reason,
+        None if hard is None else bool(hard),
+        bool(suppressed),
+        key,
+        StoredPayload(raw),
     )
 
 

@@ -113,6 +113,17 @@ INSERT INTO dispatch_recipients (dispatch_id, address, role, created_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
 ON CONFLICT DO NOTHING
 """
+# A list of ids is joined as a table, not matched with `= ANY($1)`: asyncpg prepares statements,
+# and PostgreSQL's generic plan for `= ANY(<parameter>)` may be a sequential scan testing every
+# row against every id, which took seconds per batch once the table held a million rows.
+_DELETE_RECIPIENTS = """
+DELETE FROM dispatch_recipients r USING unnest($1::text[]) AS batch (id)
+WHERE r.dispatch_id = batch.id
+"""
+_RECIPIENTS_OF = """
+SELECT r.dispatch_id, r.address, r.role
+FROM unnest($1::text[]) AS wanted (id) JOIN dispatch_recipients r ON r.dispatch_id = wanted.id
+"""
 # Newest first, straight off the (address, created_at) index: reads `limit` rows, not every
 # dispatch the address ever had. An address listed twice on one dispatch (to and cc) gives two
 # rows, which the caller folds.
@@ -244,9 +255,7 @@ class PostgresStore:
         created = {d.id: utc(d.created_at) if d.created_at else None for d in ordered}
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_UPSERT_DISPATCHES, *columns)
-            await conn.execute(
-                "DELETE FROM dispatch_recipients WHERE dispatch_id = ANY($1::text[])", columns[0]
-            )
+            await conn.execute(_DELETE_RECIPIENTS, columns[0])
             await conn.execute(
                 _INSERT_RECIPIENTS,
                 [r[0] for r in recipients],
@@ -417,11 +426,8 @@ class PostgresStore:
                 return []
             ids = [row["id"] for row in rows]
             recipients: dict[str, list[Recipient]] = {i: [] for i in ids}
-            for dispatch_id, address, role in await conn.fetch(
-                "SELECT dispatch_id, address, role FROM dispatch_recipients "
-                "WHERE dispatch_id = ANY($1::text[])",
-                ids,
-            ):
+            # Each id once: a dispatch that lists the address as to and cc came twice.
+            for dispatch_id, address, role in await conn.fetch(_RECIPIENTS_OF, list(recipients)):
                 recipients[dispatch_id].append(Recipient(address, Role(role)))
         return [
             Dispatch(

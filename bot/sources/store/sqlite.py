@@ -93,29 +93,34 @@ class SQLiteStore:
     async def put_dispatches(self, dispatches: Sequence[Dispatch]) -> int:
         if not dispatches:
             return 0
+        latest = {d.id: d for d in dispatches}  # a later record of the same dispatch wins
+        rows = [
+            (
+                d.id,
+                d.tenant,
+                d.kind,
+                d.subject,
+                d.sender,
+                d.created_at.isoformat() if d.created_at else None,
+                d.state.value,
+                d.internal_error,
+            )
+            for d in latest.values()
+        ]
+        recipients = [
+            (d.id, r.address.lower(), r.role.value) for d in latest.values() for r in d.recipients
+        ]
+        # Three statements for the whole batch, not three per dispatch: each `await` is a trip
+        # to aiosqlite's thread.
         await self._db.execute("BEGIN")
         try:
-            for d in dispatches:
-                await self._db.execute(
-                    _UPSERT_DISPATCH,
-                    (
-                        d.id,
-                        d.tenant,
-                        d.kind,
-                        d.subject,
-                        d.sender,
-                        d.created_at.isoformat() if d.created_at else None,
-                        d.state.value,
-                        d.internal_error,
-                    ),
-                )
-                await self._db.execute(
-                    "DELETE FROM dispatch_recipients WHERE dispatch_id = ?", (d.id,)
-                )
-                await self._db.executemany(
-                    "INSERT OR IGNORE INTO dispatch_recipients VALUES (?, ?, ?)",
-                    [(d.id, r.address.lower(), r.role.value) for r in d.recipients],
-                )
+            await self._db.executemany(_UPSERT_DISPATCH, rows)
+            await self._db.executemany(
+                "DELETE FROM dispatch_recipients WHERE dispatch_id = ?", [(i,) for i in latest]
+            )
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO dispatch_recipients VALUES (?, ?, ?)", recipients
+            )
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise

@@ -1,5 +1,8 @@
-"""The Bolt app: listeners that translate Slack requests into calls of the core, and back.
+"""The Bolt app: what its listeners share (`WhymailSlack`) and the factory that wires them.
 
+The listeners translate Slack requests into calls of the core and back: bot/slack/messages.py
+for what people send (`/whymail`, mentions, DMs, App Home), bot/slack/buttons.py for button
+presses and the lookup modal, bot/slack/middleware.py for what every request goes through.
 Built by `build_app(settings, diagnoser, client=...)`, so tests point the client at a fake Web
 API and a later OAuth install swaps the client for an installation store, with no rewrite.
 
@@ -35,9 +38,6 @@ from typing import Any, Protocol
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -47,15 +47,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.bounces import BouncedRecipient, parse_bounce
 from bot.diagnose import Diagnoser, Report
 from bot.query import parse
 from bot.slack import blocks as bk
-from bot.slack.audience import AGENT, CUSTOMER, Asker, Classifier, Where, choose_locale
-from bot.slack.files import FileRefused, download_eml, is_eml
+from bot.slack import buttons, messages
+from bot.slack.audience import Asker, Classifier, choose_locale
+from bot.slack.middleware import DropRetries, LearnHome
 from bot.slack.settings import SlackSettings
-from bot.slack.state import BadState, Lookup, MemoryPrefs, Prefs, SeenEvents, Signer
-from bot.trees import LOCALES, Knowledge
+from bot.slack.state import Lookup, MemoryPrefs, Prefs, SeenEvents, Signer
+from bot.trees import Knowledge
 from bot.trees import mrkdwn_escape as esc
 
 log = logging.getLogger(__name__)
@@ -65,19 +65,10 @@ COMMAND = "/whymail"
 DRAIN_SECONDS = 10.0
 #: The events the app subscribes to; app-manifest.yml must list exactly these.
 EVENTS = ("app_mention", "message", "app_home_opened")
-_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
-_BOUNCE_HINT = re.compile(
-    r"(?im)^(?:final-recipient|diagnostic-code|status|action):"
-    r"|\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b"
-    r"|delivery (?:has )?failed|undeliver|mail delivery (?:subsystem|failed)"
-)
 _NOT_LINKED = (
     "I can only look things up for the account this conversation belongs to, and I cannot "
     "tell which one that is here. Please ask in your shared support channel, or ask your "
     "contact to link this channel."
-)
-_LANG_USAGE = (
-    f"Use `/whymail lang {'|'.join(LOCALES)}`, or `/whymail lang auto` for Slack's language."
 )
 
 
@@ -356,26 +347,22 @@ def build_app(
 
 def _register(bot: WhymailSlack) -> None:
     app = bot.app
-    app.middleware(_DropRetries(bot.seen))
-    app.middleware(_LearnHome(bot.classifier))
-    app.command(COMMAND)(_command(bot))
-    app.event("app_mention")(_mention(bot))
-    app.event("message")(_direct_message(bot))
-    app.event("app_home_opened")(_home(bot))
-    app.action(re.compile(f"^{bk.ACTION_SHARE}:"))(_after_ack(bot, _share(bot)))
-    app.action(re.compile(f"^{bk.ACTION_DETAILS}:"))(_after_ack(bot, _details(bot)))
-    app.action(re.compile(f"^{bk.ACTION_ANSWER}:"))(_after_ack(bot, _answer_question(bot)))
-    app.action(re.compile(f"^{bk.ACTION_REACTIVATE}:"))(_after_ack(bot, _reactivate(bot)))
-    app.action(bk.ACTION_NEW_LOOKUP)(_after_ack(bot, _new_lookup(bot)))
-    app.view(bk.VIEW_LOOKUP)(_lookup_submitted(bot))
+    app.middleware(DropRetries(bot.seen))
+    app.middleware(LearnHome(bot.classifier))
+    app.command(COMMAND)(messages.command(bot))
+    app.event("app_mention")(messages.mention(bot))
+    app.event("message")(messages.direct_message(bot))
+    app.event("app_home_opened")(messages.home(bot))
+    app.action(re.compile(f"^{bk.ACTION_SHARE}:"))(_after_ack(bot, buttons.share(bot)))
+    app.action(re.compile(f"^{bk.ACTION_DETAILS}:"))(_after_ack(bot, buttons.details(bot)))
+    app.action(re.compile(f"^{bk.ACTION_ANSWER}:"))(_after_ack(bot, buttons.answer_question(bot)))
+    app.action(re.compile(f"^{bk.ACTION_REACTIVATE}:"))(_after_ack(bot, buttons.reactivate(bot)))
+    app.action(bk.ACTION_NEW_LOOKUP)(_after_ack(bot, buttons.new_lookup(bot)))
+    app.view(bk.VIEW_LOOKUP)(buttons.lookup_submitted(bot))
     app.error(_error)
 
 
-#: A button's work, run after its ack: (payload, the pressed action, Web API client).
-Handler = Callable[[dict[str, Any], dict[str, Any], AsyncWebClient], Coroutine[Any, Any, None]]
-
-
-def _after_ack(bot: WhymailSlack, handler: Handler) -> Callable[..., Awaitable[None]]:
+def _after_ack(bot: WhymailSlack, handler: buttons.Handler) -> Callable[..., Awaitable[None]]:
     """Ack at once and leave the work to `bot.inflight`, so Slack's HTTP response never waits."""
 
     async def listener(
@@ -385,427 +372,6 @@ def _after_ack(bot: WhymailSlack, handler: Handler) -> Callable[..., Awaitable[N
         bot.inflight.start(handler(body, action, client))
 
     return listener
-
-
-class _DropRetries(AsyncMiddleware):
-    """Slack's retries of events already being answered get an empty 200 and no work.
-
-    A middleware class rather than a function: Bolt then skips its per-call argument
-    injection, which is a noticeable share of an acknowledgement's cost under a burst.
-    """
-
-    def __init__(self, seen: SeenEvents) -> None:
-        self._seen = seen
-
-    async def async_process(
-        self,
-        *,
-        req: AsyncBoltRequest,
-        resp: BoltResponse,
-        next: Callable[[], Awaitable[BoltResponse]],
-    ) -> BoltResponse | None:
-        event_id = req.body.get("event_id")
-        reason = _header(req, "x-slack-retry-reason")
-        if _header(req, "x-slack-retry-num") and reason == "http_timeout":
-            log.info("retry of %s dropped: the first delivery is being answered", event_id)
-            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
-        if isinstance(event_id, str) and not self._seen.first_time(event_id):
-            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
-        return await next()
-
-
-class _LearnHome(AsyncMiddleware):
-    """Tells the classifier which team installed the app (from Bolt's `auth.test`)."""
-
-    def __init__(self, classifier: Classifier) -> None:
-        self._classifier = classifier
-
-    async def async_process(
-        self,
-        *,
-        req: AsyncBoltRequest,
-        resp: BoltResponse,
-        next: Callable[[], Awaitable[BoltResponse]],
-    ) -> BoltResponse | None:
-        result = req.context.authorize_result
-        if result is not None:
-            self._classifier.learn_home(result.team_id, result.enterprise_id)
-        return await next()
-
-
-def _header(req: AsyncBoltRequest, name: str) -> str | None:
-    values = req.headers.get(name)
-    return values[0] if values else None
-
-
-def _command(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
-    async def on_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        text = str(command.get("text") or "").strip()
-        first, _, rest = text.partition(" ")
-        if not text or first.lower() == "help":
-            await ack(**bk.help_message().as_kwargs())
-            return
-        if (
-            first.lower() in ("lang", "language", "språk", "taal", "idioma")
-            and len(rest.split()) <= 1
-        ):
-            await ack(**(await _set_lang(bot, command["user_id"], rest.strip())).as_kwargs())
-            return
-        await ack(text=f":mag: Looking up {esc(bk.clip(' '.join(text.split()), 200))} …")
-        where = Where(
-            user=command["user_id"],
-            channel=command.get("channel_id"),
-            team=command.get("team_id"),
-            is_im=str(command.get("channel_id") or "").startswith("D"),
-        )
-
-        async def work() -> None:
-            try:
-                asker = await bot.classifier.classify(client, where, visible_to_channel=False)
-                message = await _answer_text(bot, text, asker, channel=where.channel, visible=False)
-            except Exception:
-                log.exception("slash command failed")
-                message = bk.notice(
-                    "Something went wrong while looking that up; it has been logged."
-                )
-            await bot.respond(command.get("response_url"), message, replace=True)
-
-        bot.inflight.start(work())
-
-    return on_command
-
-
-async def _set_lang(bot: WhymailSlack, user: str, value: str) -> bk.Message:
-    if not value:
-        current = await bot.prefs.locale(user)
-        return bk.notice(f"Your language: {esc(current or 'automatic')}. {_LANG_USAGE}")
-    if value.lower() == "auto":
-        await bot.prefs.set_locale(user, "")
-        return bk.notice("I will answer in your Slack language (or the channel's).")
-    chosen = next((loc for loc in LOCALES if loc.lower() == value.lower()), None)
-    if chosen is None:
-        return bk.notice(f"I do not speak {esc(bk.clip(value, 20))} yet. {_LANG_USAGE}")
-    await bot.prefs.set_locale(user, chosen)
-    return bk.notice(f"From now on I answer you in {chosen}.")
-
-
-async def _answer_text(
-    bot: WhymailSlack,
-    text: str,
-    asker: Asker,
-    *,
-    channel: str | None,
-    visible: bool,
-    eml: bytes | None = None,
-) -> bk.Message:
-    """Pasted bounces and .eml files are explained, then their recipients are looked up."""
-    rows: list[BouncedRecipient] = []
-    if eml is not None:
-        rows = parse_bounce(eml)
-        if not rows:
-            return bk.notice("I could not find a failed recipient in that email.")
-    elif "\n" in text and _BOUNCE_HINT.search(text):
-        rows = parse_bounce(text)
-    if not rows:
-        return await bot.answer(text, asker, channel=channel, visible_to_channel=visible)
-    preface = [bk.section(_bounce_summary(rows))]
-    query = " ".join(dict.fromkeys(r.recipient for r in rows))
-    return await bot.answer(
-        query, asker, channel=channel, visible_to_channel=visible, preface=preface
-    )
-
-
-def _bounce_summary(rows: list[BouncedRecipient]) -> str:
-    lines = ["*This bounce email says:*"]
-    for row in rows[:10]:
-        kind = {True: "hard bounce", False: "soft bounce", None: "bounce"}[row.hard]
-        code = " ".join(str(p) for p in (row.smtp_code, row.status) if p)
-        lines.append(f"• {esc(row.recipient)}: {kind}, `{esc(row.reason)}` {esc(code)}".rstrip())
-        if row.diagnostic:
-            lines.append(f">server said: `{esc(bk.clip(bk.one_line(row.diagnostic), 300))}`")
-    if len(rows) > 10:
-        lines.append(f"+{len(rows) - 10} more recipients")
-    return "\n".join(lines)
-
-
-def _mention(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
-    async def on_mention(
-        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        text = _MENTION.sub(" ", str(event.get("text") or "")).strip()
-        where = Where(
-            user=str(event.get("user") or ""),
-            channel=event.get("channel"),
-            team=event.get("team"),
-            ext_shared_hint=bool(body.get("is_ext_shared_channel")),
-        )
-        files = [f for f in event.get("files") or () if isinstance(f, dict)]
-        bot.inflight.start(_reply_in_thread(bot, client, event, where, text, files=files))
-
-    return on_mention
-
-
-def _direct_message(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
-    async def on_message(
-        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        if event.get("channel_type") != "im" or event.get("bot_id"):
-            return
-        if event.get("subtype") not in (None, "file_share"):
-            return
-        where = Where(
-            user=str(event.get("user") or ""),
-            channel=event.get("channel"),
-            team=event.get("team"),
-            ext_shared_hint=bool(body.get("is_ext_shared_channel")),
-            is_im=True,
-        )
-        files = [f for f in event.get("files") or () if isinstance(f, dict)]
-        text = str(event.get("text") or "")
-        bot.inflight.start(_reply_in_thread(bot, client, event, where, text, files=files))
-
-    return on_message
-
-
-async def _reply_in_thread(
-    bot: WhymailSlack,
-    client: AsyncWebClient,
-    event: dict[str, Any],
-    where: Where,
-    text: str,
-    *,
-    files: list[dict[str, Any]] | None = None,
-) -> None:
-    if not where.user or not where.channel:
-        return
-    thread = event.get("thread_ts") or event.get("ts")
-    try:
-        asker = await bot.classifier.classify(client, where, visible_to_channel=not where.is_im)
-        eml = None
-        emls = [f for f in files or () if is_eml(f) and f.get("id")]
-        if emls and asker.agent:
-            eml = await download_eml(
-                client,
-                str(emls[0]["id"]),
-                token=str(client.token or ""),
-                api_url=bot.settings.api_url,
-            )
-        if not text.strip() and eml is None:
-            message = bk.help_message()
-        else:
-            message = await _answer_text(
-                bot, text, asker, channel=where.channel, visible=not where.is_im, eml=eml
-            )
-    except FileRefused as exc:
-        message = bk.notice(esc(str(exc)))
-    except Exception:
-        log.exception("answering a message failed")
-        message = bk.notice("Something went wrong while looking that up; it has been logged.")
-    await client.chat_postMessage(channel=where.channel, thread_ts=thread, **message.as_kwargs())
-
-
-def _home(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
-    async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab", "home") == "home":
-            bot.inflight.start(publish(str(event.get("user") or ""), client))
-
-    async def publish(user: str, client: AsyncWebClient) -> None:
-        recent = [(r.text, r.verdict, r.at) for r in await bot.prefs.recent(user)]
-        view = bk.home_view(
-            recent=recent,
-            status=bot.knowledge_status(),
-            lookup_value=bot.signer.sign({"src": "home", "u": user}),
-        )
-        await client.views_publish(user_id=user, view=view)
-
-    return on_home
-
-
-async def _presser(
-    bot: WhymailSlack, client: AsyncWebClient, body: dict[str, Any], *, visible: bool
-) -> Asker:
-    channel = (body.get("channel") or {}).get("id")
-    where = Where(
-        user=str((body.get("user") or {}).get("id") or ""),
-        channel=channel,
-        team=(body.get("team") or {}).get("id"),
-        is_im=str(channel or "").startswith("D"),
-    )
-    return await bot.classifier.classify(client, where, visible_to_channel=visible)
-
-
-def _state(bot: WhymailSlack, action: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        return bot.signer.verify(str(action.get("value") or ""))
-    except BadState as exc:
-        log.warning("refused button state: %s", exc)
-        return None
-
-
-_EXPIRED = bk.notice("This button has expired or was not made by me; please ask again.")
-_AGENTS_ONLY = bk.notice("Only the support team can use this button.")
-
-
-def _share(bot: WhymailSlack) -> Handler:
-    async def on_share(
-        body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        url = body.get("response_url")
-        state = _state(bot, action)
-        channel = (body.get("channel") or {}).get("id")
-        if state is None or not channel or state.get("ch") != channel:
-            await bot.respond(url, _EXPIRED)
-            return
-        presser = await _presser(bot, client, body, visible=False)
-        if not presser.agent:
-            await bot.respond(url, _AGENTS_ONLY)
-            return
-        tenant = bot.classifier.channel_tenant(channel)
-        if tenant is None and await bot.classifier.channel_external(client, channel):
-            await bot.respond(
-                url,
-                bk.notice(
-                    "This channel is shared with people outside your organisation but not linked "
-                    "to a tenant (`slack_channels` in the config), so I will not post here."
-                ),
-            )
-            return
-        customer = Asker(presser.user, CUSTOMER, tenant, True, None, True, "shared by an agent")
-        locale = bot.classifier.channel_locale(channel) or state.get("l")
-        message = await bot.answer(
-            str(state.get("q") or ""),
-            customer,
-            channel=channel,
-            visible_to_channel=True,
-            answers=state.get("a"),
-            locale=choose_locale(locale, None, None),
-        )
-        await client.chat_postMessage(channel=channel, **message.as_kwargs())
-        await bot.respond(url, bk.notice("Shared in this channel, in the customer's words."))
-
-    return on_share
-
-
-def _details(bot: WhymailSlack) -> Handler:
-    async def on_details(
-        body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        opened = await client.views_open(trigger_id=body["trigger_id"], view=bk.loading_view())
-        view_id = (opened.get("view") or {}).get("id")
-        state = _state(bot, action)
-        presser = await _presser(bot, client, body, visible=False)
-        if state is None:
-            view = bk.modal("Details", [bk.section(_EXPIRED.text)], callback_id=bk.VIEW_DETAILS)
-        elif not presser.agent:
-            view = bk.modal("Details", [bk.section(_AGENTS_ONLY.text)], callback_id=bk.VIEW_DETAILS)
-        else:
-            report = await bot.diagnoser.ask(
-                str(state.get("q") or ""),
-                locale=state.get("l"),
-                audience=AGENT,
-                escape=esc,
-                answers=state.get("a"),
-            )
-            view = bk.details_view(report.diagnoses)
-        await client.views_update(view_id=view_id, view=view)
-
-    return on_details
-
-
-def _answer_question(bot: WhymailSlack) -> Handler:
-    async def on_answer(
-        body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        url = body.get("response_url")
-        state = _state(bot, action)
-        if state is None:
-            await bot.respond(url, _EXPIRED)
-            return
-        ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
-        presser = await _presser(bot, client, body, visible=not ephemeral)
-        channel = (body.get("channel") or {}).get("id")
-        message = await bot.answer(
-            str(state.get("q") or ""),
-            presser,
-            channel=channel,
-            visible_to_channel=not ephemeral,
-            answers=state.get("a"),
-            locale=state.get("l"),
-        )
-        await bot.respond(url, message, replace=True)
-
-    return on_answer
-
-
-def _reactivate(bot: WhymailSlack) -> Handler:
-    async def on_reactivate(
-        body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        url = body.get("response_url")
-        state = _state(bot, action)
-        if state is None or not state.get("p") or not state.get("r") or bot.esp is None:
-            await bot.respond(url, _EXPIRED)
-            return
-        presser = await _presser(bot, client, body, visible=False)
-        if not presser.agent:
-            await bot.respond(url, _AGENTS_ONLY)
-            return
-        team = (body.get("team") or {}).get("id") or ""
-        actor = f"slack:{team}:{presser.user}"
-        result = await bot.esp.reactivate(str(state["p"]), str(state["r"]), actor)
-        icon = ":white_check_mark:" if result.ok else ":x:"
-        what = "reactivated" if result.ok else "not reactivated"
-        text = f"{icon} {esc(str(state['r']))} {what} at {esc(str(state['p']))}"
-        if result.message:
-            text += f": {esc(bk.clip(result.message, 500))}"
-        await bot.respond(url, bk.notice(text))
-
-    return on_reactivate
-
-
-def _new_lookup(bot: WhymailSlack) -> Handler:
-    async def on_new_lookup(
-        body: dict[str, Any], _: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        user = str((body.get("user") or {}).get("id") or "")
-        metadata = bot.signer.sign({"src": "home", "u": user}, limit=3000)
-        await client.views_open(trigger_id=body["trigger_id"], view=bk.lookup_view(metadata))
-
-    return on_new_lookup
-
-
-def _lookup_submitted(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
-    async def on_lookup(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        user = str((body.get("user") or {}).get("id") or "")
-        try:
-            meta = bot.signer.verify(str(view.get("private_metadata") or ""))
-        except BadState:
-            meta = {}
-        if meta.get("u") != user:
-            await ack(
-                response_action="errors", errors={"query": "This form has expired; open it again."}
-            )
-            return
-        await ack()
-        text = str(
-            ((view.get("state") or {}).get("values") or {})
-            .get("query", {})
-            .get("text", {})
-            .get("value")
-            or ""
-        )
-        where = Where(user=user, channel=None, team=(body.get("team") or {}).get("id"), is_im=True)
-
-        async def work() -> None:
-            asker = await bot.classifier.classify(client, where, visible_to_channel=False)
-            message = await _answer_text(bot, text, asker, channel=None, visible=False)
-            await client.chat_postMessage(channel=user, **message.as_kwargs())
-
-        bot.inflight.start(work())
-
-    return on_lookup
 
 
 async def _error(error: Exception, body: dict[str, Any]) -> None:

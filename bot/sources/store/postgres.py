@@ -31,33 +31,18 @@ from bot.model import (
     DispatchState,
     Recipient,
     Role,
-    StoredPayload,
     payload_json,
     utc,
 )
-from bot.sources.store.base import EVENT_TYPES, StoreError, role_order
+from bot.sources.store.base import (
+    EVENT_COLUMNS,
+    EVENT_FIELDS,
+    StoreError,
+    event_from_row,
+    role_order,
+)
 from bot.sources.store.migrations import pending_migrations
 
-_EVENT_FIELDS = (
-    "dedupe_key",
-    "provider",
-    "event_type",
-    "ts",
-    "recipient",
-    "message_id",
-    "dispatch_id",
-    "tenant",
-    "reject_reason",
-    "smtp_code",
-    "enhanced_status",
-    "diagnostic",
-    "mx_host",
-    "reason",
-    "hard",
-    "suppressed",
-    "raw",
-)
-_EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
 _STAGING = "whymail_incoming_events"
 # ON COMMIT DELETE ROWS: the table lives as long as the pooled connection and is empty between
 # batches, so ingest never creates or drops catalog entries.
@@ -92,8 +77,8 @@ WITH fresh AS (
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING dedupe_key
 )
-INSERT INTO events ({_EVENT_COLUMNS})
-SELECT {", ".join("s." + f for f in _EVENT_FIELDS)}
+INSERT INTO events ({EVENT_COLUMNS})
+SELECT {", ".join("s." + f for f in EVENT_FIELDS)}
 FROM {_STAGING} s JOIN fresh USING (dedupe_key)
 ORDER BY s.ord
 """
@@ -291,7 +276,7 @@ class PostgresStore:
     async def events_for_recipient(
         self, address: str, tenant: str | None = None, limit: int = 500
     ) -> list[DeliveryEvent]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE recipient = $1"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE recipient = $1"
         args: list[Any] = [address.lower()]
         if tenant is not None:
             sql += " AND tenant = $2"
@@ -303,7 +288,7 @@ class PostgresStore:
     async def events_for_dispatch(
         self, dispatch_id: str, tenant: str | None = None
     ) -> list[DeliveryEvent]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE dispatch_id = $1"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE dispatch_id = $1"
         args: list[Any] = [dispatch_id]
         if tenant is not None:
             sql += " AND tenant = $2"
@@ -311,7 +296,7 @@ class PostgresStore:
         return await self._events(sql + " ORDER BY ts, seq LIMIT 2000", args)
 
     async def events_for_message(self, message_id: str) -> list[DeliveryEvent]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE message_id = $1 ORDER BY ts, seq"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE message_id = $1 ORDER BY ts, seq"
         return await self._events(sql, [message_id])
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
@@ -514,29 +499,7 @@ def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
 
 
 def _event_from_row(row: asyncpg.Record) -> DeliveryEvent:
-    (key, provider, event_type, ts, recipient, message_id, dispatch_id, tenant, reject_reason,
-     smtp_code, status, diagnostic, mx_host, reason, hard, suppressed, raw) = row  # fmt: skip
-    # Positional, in DeliveryEvent's field order: a lookup builds hundreds of events, and
-    # seventeen keyword arguments cost as much again as building the object.
-    return DeliveryEvent(
-        provider,
-        EVENT_TYPES[event_type],
-        ts,
-        recipient,
-        message_id,
-        dispatch_id,
-        tenant,
-        reject_reason,
-        smtp_code,
-        status,
-        diagnostic,
-        mx_host,
-        reason,
-        hard,
-        suppressed,
-        key,
-        StoredPayload(raw),
-    )
+    return event_from_row(row, row[3])
 
 
 async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> None:

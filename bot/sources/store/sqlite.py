@@ -19,18 +19,19 @@ from bot.model import (
     DispatchState,
     Recipient,
     Role,
-    StoredPayload,
     payload_json,
 )
-from bot.sources.store.base import EVENT_TYPES, StoreError, role_order
+from bot.sources.store.base import (
+    EVENT_COLUMNS,
+    EVENT_FIELDS,
+    StoreError,
+    event_from_row,
+    role_order,
+)
 from bot.sources.store.migrations import pending_migrations
 
-_EVENT_COLUMNS = (
-    "dedupe_key, provider, event_type, ts, recipient, message_id, dispatch_id, tenant, "
-    "reject_reason, smtp_code, enhanced_status, diagnostic, mx_host, reason, hard, suppressed, raw"
-)
 _INSERT_EVENT = (
-    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 17)}) "
+    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))}) "
     "ON CONFLICT (dedupe_key) DO NOTHING"
 )
 _UPSERT_DISPATCH = """
@@ -154,7 +155,7 @@ class SQLiteStore:
     async def events_for_recipient(
         self, address: str, tenant: str | None = None, limit: int = 500
     ) -> list[DeliveryEvent]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE recipient = ?"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE recipient = ?"
         args: list[Any] = [address.lower()]
         if tenant is not None:
             sql += " AND tenant = ?"
@@ -166,7 +167,7 @@ class SQLiteStore:
     async def events_for_dispatch(
         self, dispatch_id: str, tenant: str | None = None
     ) -> list[DeliveryEvent]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE dispatch_id = ?"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE dispatch_id = ?"
         args: list[Any] = [dispatch_id]
         if tenant is not None:
             sql += " AND tenant = ?"
@@ -174,7 +175,7 @@ class SQLiteStore:
         return await self._events(sql + " ORDER BY ts, seq LIMIT 2000", args)
 
     async def events_for_message(self, message_id: str) -> list[DeliveryEvent]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE message_id = ? ORDER BY ts, seq"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE message_id = ? ORDER BY ts, seq"
         return await self._events(sql, [message_id])
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
@@ -290,29 +291,7 @@ def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
 
 
 def _event_from_row(row: Sequence[Any]) -> DeliveryEvent:
-    (key, provider, event_type, ts, recipient, message_id, dispatch_id, tenant, reject_reason,
-     smtp_code, status, diagnostic, mx_host, reason, hard, suppressed, raw) = row  # fmt: skip
-    # Positional, in DeliveryEvent's field order: a lookup builds hundreds of events, and
-    # seventeen keyword arguments cost as much again as building the object.
-    return DeliveryEvent(
-        provider,
-        EVENT_TYPES[event_type],
-        datetime.fromisoformat(ts),
-        recipient,
-        message_id,
-        dispatch_id,
-        tenant,
-        reject_reason,
-        smtp_code,
-        status,
-        diagnostic,
-        mx_host,
-        reason,
-        None if hard is None else bool(hard),
-        bool(suppressed),
-        key,
-        StoredPayload(raw),
-    )
+    return event_from_row(row, datetime.fromisoformat(row[3]))
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

@@ -1,0 +1,219 @@
+"""Listeners for what people send the bot: `/whymail`, @mentions, direct messages, App Home.
+
+Each acknowledges at once and hands the lookup to `bot.inflight` (see bot/slack/app.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.bounces import BouncedRecipient, parse_bounce
+from bot.slack import blocks as bk
+from bot.slack.audience import Asker, Where
+from bot.slack.files import FileRefused, download_eml, is_eml
+from bot.trees import LOCALES
+from bot.trees import mrkdwn_escape as esc
+
+if TYPE_CHECKING:
+    from bot.slack.app import WhymailSlack
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+_BOUNCE_HINT = re.compile(
+    r"(?im)^(?:final-recipient|diagnostic-code|status|action):"
+    r"|\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b"
+    r"|delivery (?:has )?failed|undeliver|mail delivery (?:subsystem|failed)"
+)
+_LANG_USAGE = (
+    f"Use `/whymail lang {'|'.join(LOCALES)}`, or `/whymail lang auto` for Slack's language."
+)
+
+
+def command(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
+    async def on_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        text = str(command.get("text") or "").strip()
+        first, _, rest = text.partition(" ")
+        if not text or first.lower() == "help":
+            await ack(**bk.help_message().as_kwargs())
+            return
+        if (
+            first.lower() in ("lang", "language", "språk", "taal", "idioma")
+            and len(rest.split()) <= 1
+        ):
+            await ack(**(await _set_lang(bot, command["user_id"], rest.strip())).as_kwargs())
+            return
+        await ack(text=f":mag: Looking up {esc(bk.clip(' '.join(text.split()), 200))} …")
+        where = Where(
+            user=command["user_id"],
+            channel=command.get("channel_id"),
+            team=command.get("team_id"),
+            is_im=str(command.get("channel_id") or "").startswith("D"),
+        )
+
+        async def work() -> None:
+            try:
+                asker = await bot.classifier.classify(client, where, visible_to_channel=False)
+                message = await answer_text(bot, text, asker, channel=where.channel, visible=False)
+            except Exception:
+                log.exception("slash command failed")
+                message = bk.notice(
+                    "Something went wrong while looking that up; it has been logged."
+                )
+            await bot.respond(command.get("response_url"), message, replace=True)
+
+        bot.inflight.start(work())
+
+    return on_command
+
+
+async def _set_lang(bot: WhymailSlack, user: str, value: str) -> bk.Message:
+    if not value:
+        current = await bot.prefs.locale(user)
+        return bk.notice(f"Your language: {esc(current or 'automatic')}. {_LANG_USAGE}")
+    if value.lower() == "auto":
+        await bot.prefs.set_locale(user, "")
+        return bk.notice("I will answer in your Slack language (or the channel's).")
+    chosen = next((loc for loc in LOCALES if loc.lower() == value.lower()), None)
+    if chosen is None:
+        return bk.notice(f"I do not speak {esc(bk.clip(value, 20))} yet. {_LANG_USAGE}")
+    await bot.prefs.set_locale(user, chosen)
+    return bk.notice(f"From now on I answer you in {chosen}.")
+
+
+async def answer_text(
+    bot: WhymailSlack,
+    text: str,
+    asker: Asker,
+    *,
+    channel: str | None,
+    visible: bool,
+    eml: bytes | None = None,
+) -> bk.Message:
+    """Pasted bounces and .eml files are explained, then their recipients are looked up."""
+    rows: list[BouncedRecipient] = []
+    if eml is not None:
+        rows = parse_bounce(eml)
+        if not rows:
+            return bk.notice("I could not find a failed recipient in that email.")
+    elif "\n" in text and _BOUNCE_HINT.search(text):
+        rows = parse_bounce(text)
+    if not rows:
+        return await bot.answer(text, asker, channel=channel, visible_to_channel=visible)
+    preface = [bk.section(_bounce_summary(rows))]
+    query = " ".join(dict.fromkeys(r.recipient for r in rows))
+    return await bot.answer(
+        query, asker, channel=channel, visible_to_channel=visible, preface=preface
+    )
+
+
+def _bounce_summary(rows: list[BouncedRecipient]) -> str:
+    lines = ["*This bounce email says:*"]
+    for row in rows[:10]:
+        kind = {True: "hard bounce", False: "soft bounce", None: "bounce"}[row.hard]
+        code = " ".join(str(p) for p in (row.smtp_code, row.status) if p)
+        lines.append(f"• {esc(row.recipient)}: {kind}, `{esc(row.reason)}` {esc(code)}".rstrip())
+        if row.diagnostic:
+            lines.append(f">server said: `{esc(bk.clip(bk.one_line(row.diagnostic), 300))}`")
+    if len(rows) > 10:
+        lines.append(f"+{len(rows) - 10} more recipients")
+    return "\n".join(lines)
+
+
+def mention(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
+    async def on_mention(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        text = _MENTION.sub(" ", str(event.get("text") or "")).strip()
+        where = Where(
+            user=str(event.get("user") or ""),
+            channel=event.get("channel"),
+            team=event.get("team"),
+            ext_shared_hint=bool(body.get("is_ext_shared_channel")),
+        )
+        files = [f for f in event.get("files") or () if isinstance(f, dict)]
+        bot.inflight.start(_reply_in_thread(bot, client, event, where, text, files=files))
+
+    return on_mention
+
+
+def direct_message(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
+    async def on_message(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        if event.get("channel_type") != "im" or event.get("bot_id"):
+            return
+        if event.get("subtype") not in (None, "file_share"):
+            return
+        where = Where(
+            user=str(event.get("user") or ""),
+            channel=event.get("channel"),
+            team=event.get("team"),
+            ext_shared_hint=bool(body.get("is_ext_shared_channel")),
+            is_im=True,
+        )
+        files = [f for f in event.get("files") or () if isinstance(f, dict)]
+        text = str(event.get("text") or "")
+        bot.inflight.start(_reply_in_thread(bot, client, event, where, text, files=files))
+
+    return on_message
+
+
+async def _reply_in_thread(
+    bot: WhymailSlack,
+    client: AsyncWebClient,
+    event: dict[str, Any],
+    where: Where,
+    text: str,
+    *,
+    files: list[dict[str, Any]] | None = None,
+) -> None:
+    if not where.user or not where.channel:
+        return
+    thread = event.get("thread_ts") or event.get("ts")
+    try:
+        asker = await bot.classifier.classify(client, where, visible_to_channel=not where.is_im)
+        eml = None
+        emls = [f for f in files or () if is_eml(f) and f.get("id")]
+        if emls and asker.agent:
+            eml = await download_eml(
+                client,
+                str(emls[0]["id"]),
+                token=str(client.token or ""),
+                api_url=bot.settings.api_url,
+            )
+        if not text.strip() and eml is None:
+            message = bk.help_message()
+        else:
+            message = await answer_text(
+                bot, text, asker, channel=where.channel, visible=not where.is_im, eml=eml
+            )
+    except FileRefused as exc:
+        message = bk.notice(esc(str(exc)))
+    except Exception:
+        log.exception("answering a message failed")
+        message = bk.notice("Something went wrong while looking that up; it has been logged.")
+    await client.chat_postMessage(channel=where.channel, thread_ts=thread, **message.as_kwargs())
+
+
+def home(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
+    async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") == "home":
+            bot.inflight.start(publish(str(event.get("user") or ""), client))
+
+    async def publish(user: str, client: AsyncWebClient) -> None:
+        recent = [(r.text, r.verdict, r.at) for r in await bot.prefs.recent(user)]
+        view = bk.home_view(
+            recent=recent,
+            status=bot.knowledge_status(),
+            lookup_value=bot.signer.sign({"src": "home", "u": user}),
+        )
+        await client.views_publish(user_id=user, view=view)
+
+    return on_home

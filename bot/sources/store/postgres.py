@@ -98,13 +98,14 @@ INSERT INTO dispatch_recipients (dispatch_id, address, role, created_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
 ON CONFLICT DO NOTHING
 """
-# A list of ids is joined as a table, not matched with `= ANY($1)`: asyncpg prepares statements,
-# and PostgreSQL's generic plan for `= ANY(<parameter>)` may be a sequential scan testing every
-# row against every id, which took seconds per batch once the table held a million rows.
-_DELETE_RECIPIENTS = """
-DELETE FROM dispatch_recipients r USING unnest($1::text[]) AS batch (id)
-WHERE r.dispatch_id = batch.id
-"""
+# A dispatch's recipients are replaced id by id (asyncpg pipelines the statements), so each
+# delete is an index probe whatever the planner thinks. One statement for the whole batch,
+# `= ANY($1)` or a join with unnest($1), was planned as a scan of the table (a generic plan made
+# while the table was small) or a merge join that reads the primary key from its first entry;
+# either took seconds per batch once the table held millions of rows.
+_DELETE_RECIPIENTS = "DELETE FROM dispatch_recipients WHERE dispatch_id = $1"
+# At most `limit` ids, so the planner's estimate for unnest (ten rows) leads to a nested loop
+# of index probes.
 _RECIPIENTS_OF = """
 SELECT r.dispatch_id, r.address, r.role
 FROM unnest($1::text[]) AS wanted (id) JOIN dispatch_recipients r ON r.dispatch_id = wanted.id
@@ -240,7 +241,7 @@ class PostgresStore:
         created = {d.id: utc(d.created_at) if d.created_at else None for d in ordered}
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_UPSERT_DISPATCHES, *columns)
-            await conn.execute(_DELETE_RECIPIENTS, columns[0])
+            await conn.executemany(_DELETE_RECIPIENTS, [(i,) for i in columns[0]])
             await conn.execute(
                 _INSERT_RECIPIENTS,
                 [r[0] for r in recipients],

@@ -42,11 +42,14 @@ def field(payload: Mapping[str, Any], *names: str, required: bool = True) -> Any
     return None
 
 
+_SCALARS = (str, int, float)
+
+
 def text(payload: Mapping[str, Any], *names: str, required: bool = True) -> str | None:
     value = field(payload, *names, required=required)
     if value is None:
         return None
-    if not isinstance(value, str | int | float):
+    if not isinstance(value, _SCALARS):
         raise PayloadError(f"field {names[0]!r} should be text, got {type(value).__name__}")
     return str(value)
 

@@ -91,6 +91,22 @@ def test_sendgrid_batch_names_the_bad_element() -> None:
         sendgrid.normalize_batch([lines("sendgrid.jsonl")[0], {"event": "open"}])
 
 
+def test_brevo_batch_names_the_bad_element() -> None:
+    with pytest.raises(PayloadError, match="event 1"):
+        brevo.normalize_batch([lines("brevo.jsonl")[0], {"event": "delivered"}])
+
+
+def test_metadata_that_is_not_one_value_is_no_dispatch_id() -> None:
+    # Shared by every provider: an object or list where a dispatch id belongs is not an id.
+    item = lines("brevo.jsonl")[0]
+    item["X-Mailin-custom"] = json.dumps({"dispatch_id": {"nested": 1}, "tenant": ["a"]})
+    (e,) = brevo.normalize(item)
+    assert (e.dispatch_id, e.tenant) == (None, None)
+    item["X-Mailin-custom"] = json.dumps({"dispatch_id": 42, "tenant": "acme"})
+    (e,) = brevo.normalize(item)
+    assert (e.dispatch_id, e.tenant) == ("42", "acme")
+
+
 def test_ses_fans_out_per_recipient_with_sns_message_id() -> None:
     envelope, delay, suppressed = lines("ses.jsonl")
     events = ses.normalize(envelope)

@@ -9,7 +9,6 @@ Our metadata travels in the `X-Mailin-custom` header as JSON.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,7 +16,17 @@ from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import Meaning, PayloadError, bounded, smtp_parts, text, timestamp
+from bot.sources.payload import (
+    Meaning,
+    PayloadError,
+    bounded,
+    json_object,
+    metadata_text,
+    normalize_each,
+    smtp_parts,
+    text,
+    timestamp,
+)
 
 PROVIDER = "brevo"
 
@@ -78,7 +87,7 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     if meaning.event_type in _NO_REPLY_CODES:
         smtp_code, enhanced = None, None
     message_id = text(payload, "message-id", "messageId", required=False)
-    custom = _custom(payload.get("X-Mailin-custom"))
+    custom = json_object(payload.get("X-Mailin-custom"))
     address = normalise_address(recipient)
     stable = "\x1f".join(
         (message_id or "", name, address, str(payload.get("ts_epoch") or when.isoformat()))
@@ -90,8 +99,8 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             timestamp=when,
             recipient=address,
             message_id=message_id,
-            dispatch_id=_str(custom.get("dispatch_id")),
-            tenant=_str(custom.get("tenant")),
+            dispatch_id=metadata_text(custom, "dispatch_id"),
+            tenant=metadata_text(custom, "tenant"),
             reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=enhanced,
@@ -106,13 +115,7 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
 
 def normalize_batch(payload: Any) -> list[DeliveryEvent]:
     """A webhook body: one event, or an array when "batched webhooks" is on."""
-    items = payload if isinstance(payload, list) else [payload]
-    events: list[DeliveryEvent] = []
-    for number, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise PayloadError(f"event {number}: expected a JSON object")
-        events += normalize(item)
-    return events
+    return normalize_each(payload, normalize)
 
 
 def _when(payload: Mapping[str, Any]) -> datetime:
@@ -123,16 +126,3 @@ def _when(payload: Mapping[str, Any]) -> datetime:
         except (OverflowError, OSError, ValueError):
             raise PayloadError(f"field 'ts_epoch' is not a timestamp: {epoch_ms!r}") from None
     return timestamp(payload, "ts_event", "date")
-
-
-def _custom(value: Any) -> Mapping[str, Any]:
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None

@@ -8,13 +8,22 @@ when `severity` is temporary and a final failure otherwise; `reason` and the pse
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import Meaning, PayloadError, bounded, mapping, smtp_parts, text, timestamp
+from bot.sources.payload import (
+    Meaning,
+    PayloadError,
+    bounded,
+    json_object,
+    mapping,
+    metadata_text,
+    smtp_parts,
+    text,
+    timestamp,
+)
 
 PROVIDER = "mailgun"
 
@@ -82,7 +91,7 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     if meaning.event_type in _NO_REPLY_CODES:
         smtp_code, enhanced = None, None
     message_id = text(headers, "message-id", required=False)
-    variables = _user_variables(data.get("user-variables"))
+    variables = json_object(data.get("user-variables"))  # a JSON string in the Logs API
     event_id = text(data, "id", required=False)
     return [
         DeliveryEvent(
@@ -91,8 +100,8 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             timestamp=when,
             recipient=normalise_address(recipient),
             message_id=message_id.strip("<>") if message_id else None,
-            dispatch_id=_str(variables.get("dispatch_id")),
-            tenant=_str(variables.get("tenant")),
+            dispatch_id=metadata_text(variables, "dispatch_id"),
+            tenant=metadata_text(variables, "tenant"),
             reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=enhanced,
@@ -118,17 +127,3 @@ def _meaning(name: str, data: Mapping[str, Any], code: int | None) -> Meaning:
     if reason not in _FAILED_REASONS and mapping(data, "delivery-status").get("bounce-type"):
         reason = "bounce"
     return _FAILED_REASONS.get(reason, _PERMANENT_FAILURE)
-
-
-def _user_variables(value: Any) -> Mapping[str, Any]:
-    """An object in webhooks and the Events API, a JSON string in the Logs API."""
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None

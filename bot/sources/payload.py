@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from bot.model import EventType, parse_timestamp
+from bot.model import DeliveryEvent, EventType, parse_timestamp
 
 #: Remote servers' text is untrusted and sometimes huge; nothing useful is past this.
 MAX_DIAGNOSTIC_CHARS = 2000
@@ -84,3 +85,39 @@ def smtp_parts(diagnostic: str | None) -> tuple[int | None, str | None]:
         return None, None
     code = match.group("code")
     return (int(code) if code else None), match.group("status")
+
+
+def metadata_text(metadata: Mapping[str, Any], key: str) -> str | None:
+    """A value the sending product attached to the message (dispatch_id, tenant), as text; None
+    when it is missing, empty, or an object or list rather than one value."""
+    value = metadata.get(key)
+    if value in (None, "") or isinstance(value, Mapping | list):
+        return None
+    return str(value)
+
+
+def json_object(value: Any) -> Mapping[str, Any]:
+    """Metadata some providers send as an object and elsewhere as a JSON string of one (Mailgun's
+    user-variables in the Logs API, Brevo's X-Mailin-custom); anything else reads as empty."""
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def normalize_each(
+    payload: Any, normalize: Callable[[Mapping[str, Any]], list[DeliveryEvent]]
+) -> list[DeliveryEvent]:
+    """A webhook body holding one event object or an array of them; a fault names the event."""
+    items = payload if isinstance(payload, list) else [payload]
+    events: list[DeliveryEvent] = []
+    for number, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise PayloadError(f"event {number}: expected a JSON object")
+        try:
+            events += normalize(item)
+        except PayloadError as exc:
+            raise PayloadError(f"event {number}: {exc}") from None
+    return events

@@ -16,6 +16,7 @@ from bot.sources.payload import (
     PayloadError,
     bounded,
     mapping,
+    metadata_text,
     smtp_parts,
     text,
     timestamp,
@@ -95,8 +96,8 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             timestamp=when,
             recipient=normalise_address(recipient),
             message_id=text(payload, "MessageID", required=False),
-            dispatch_id=_meta(metadata, "dispatch_id"),
-            tenant=_meta(metadata, "tenant"),
+            dispatch_id=metadata_text(metadata, "dispatch_id"),
+            tenant=metadata_text(metadata, "tenant"),
             reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=status,
@@ -109,8 +110,3 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             raw=dict(payload),
         )
     ]
-
-
-def _meta(metadata: Mapping[str, Any], key: str) -> str | None:
-    value = metadata.get(key)
-    return str(value) if value not in (None, "") else None

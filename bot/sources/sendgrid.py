@@ -12,7 +12,16 @@ from typing import Any
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import Meaning, PayloadError, bounded, mapping, smtp_parts, text, timestamp
+from bot.sources.payload import (
+    Meaning,
+    bounded,
+    mapping,
+    metadata_text,
+    normalize_each,
+    smtp_parts,
+    text,
+    timestamp,
+)
 
 PROVIDER = "sendgrid"
 
@@ -76,8 +85,8 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             timestamp=timestamp(payload, "timestamp"),
             recipient=normalise_address(recipient),
             message_id=text(payload, "sg_message_id", "smtp-id", required=False),
-            dispatch_id=_str(custom.get("dispatch_id")),
-            tenant=_str(custom.get("tenant")),
+            dispatch_id=metadata_text(custom, "dispatch_id"),
+            tenant=metadata_text(custom, "tenant"),
             reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=enhanced,
@@ -93,17 +102,4 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
 
 def normalize_batch(payload: Any) -> list[DeliveryEvent]:
     """The webhook body: a JSON array of events (a lone object is accepted too)."""
-    items = payload if isinstance(payload, list) else [payload]
-    events: list[DeliveryEvent] = []
-    for number, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise PayloadError(f"event {number}: expected a JSON object")
-        try:
-            events += normalize(item)
-        except PayloadError as exc:
-            raise PayloadError(f"event {number}: {exc}") from None
-    return events
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if value not in (None, "") and not isinstance(value, dict) else None
+    return normalize_each(payload, normalize)

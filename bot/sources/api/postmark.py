@@ -19,7 +19,7 @@ from bot.query import normalise_address
 from bot.sources import postmark
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
-from bot.sources.payload import PayloadError, bounded, smtp_parts
+from bot.sources.payload import PayloadError, bounded, metadata_text, smtp_parts
 
 PROVIDER = "postmark"
 PAGE = 50  # count per page (Postmark allows 500, and count + offset <= 10,000)
@@ -138,7 +138,10 @@ class PostmarkClient:
         message_id = str(message.get("MessageID") or "")
         metadata = message.get("Metadata") if isinstance(message.get("Metadata"), dict) else {}
         assert isinstance(metadata, dict)
-        dispatch_id, tenant = _meta(metadata, "dispatch_id"), _meta(metadata, "tenant")
+        dispatch_id, tenant = (
+            metadata_text(metadata, "dispatch_id"),
+            metadata_text(metadata, "tenant"),
+        )
         events: list[DeliveryEvent] = []
         status = _STATUS.get(str(message.get("Status")))
         received = _when(message.get("ReceivedAt"))
@@ -268,11 +271,6 @@ def _when(value: Any) -> datetime | None:
         return parse_timestamp(value) if value else None
     except ValueError:
         return None
-
-
-def _meta(metadata: Mapping[str, Any], key: str) -> str | None:
-    value = metadata.get(key)
-    return str(value) if value not in (None, "") else None
 
 
 def _server(value: Any) -> str | None:

@@ -19,7 +19,7 @@ from bot.checks import DNSClient
 from bot.config import ConfigError, Settings
 from bot.diagnose import Diagnoser, Report
 from bot.render.terminal import render_diagnosis
-from bot.sources.ingest import IngestReport, UnknownProvider, ingest_lines
+from bot.sources.ingest import IngestReport, UnknownProvider, bounded_lines, ingest_lines
 from bot.sources.normalizers import NORMALIZERS
 from bot.sources.store import Store, StoreError, open_store
 from bot.trees import LOCALES, Knowledge, KnowledgeError
@@ -101,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest",
         help="load provider payloads (JSON lines) into the store",
-        description="Load JSON lines, one provider payload per line, into the store. Bad lines "
-        "are reported with their line number and skipped; every good line is stored. "
+        description="Load JSON lines into the store: each line a webhook body as the ESP "
+        "posted it (one event, or a JSON array of them as SendGrid and Brevo post), or one "
+        "event. Every readable event is stored; each fault is reported with its line number. "
         "Loading the same file twice adds nothing.",
     )
     ingest.add_argument(
@@ -348,7 +349,9 @@ async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         with stream:
-            report = await ingest_lines(store, args.provider, stream, progress=progress)
+            report = await ingest_lines(
+                store, args.provider, bounded_lines(stream), progress=progress
+            )
     finally:
         await store.close()
     if show:
@@ -356,11 +359,11 @@ async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     for error in report.errors[:50]:
         print(f"whymail: {args.file}: {error}", file=sys.stderr)
     if len(report.errors) > 50:
-        print(f"whymail: … and {len(report.errors) - 50} more bad lines", file=sys.stderr)
+        print(f"whymail: … and {len(report.errors) - 50} more errors", file=sys.stderr)
     duplicates = report.events_seen - report.events_new
     print(
         f"{report.events_new} new events ({duplicates} already stored), "
-        f"{report.dispatches} dispatches, {report.bad_lines} bad lines skipped"
+        f"{report.dispatches} dispatches, {report.bad_lines} lines with errors"
     )
     return EXIT_FAIL if report.errors else EXIT_OK
 

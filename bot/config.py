@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from bot import SHIPPED_KNOWLEDGE
 from bot.checks.dns import parse_nameservers
 from bot.checks.settings import ChecksConfig
 from bot.slack.settings import ENV_KEYS as _SLACK_ENV_KEYS
@@ -36,8 +37,8 @@ class ConfigError(ValueError):
 
 
 def shipped_knowledge() -> Path:
-    """The knowledge/ folder beside the package (an editable install or a source checkout)."""
-    return Path(__file__).resolve().parent.parent / "knowledge"
+    """The trees whymail ships with, for a `knowledge` setting left unset."""
+    return SHIPPED_KNOWLEDGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from bot.checks import CheckRun, ChecksConfig, DNSClient, Findings, sender_domai
 from bot.metrics import DIAGNOSES, stage, timed
 from bot.model import DeliveryEvent, Diagnosis, Dispatch, EventType, Timeline
 from bot.query import InvalidAddress, Query, parse
+from bot.sources import dispatches
 from bot.sources.store import Store
 from bot.timeline import focus, suppressed, timeline_facts
 from bot.trees import Escaper, Knowledge, render, render_question
@@ -139,7 +140,7 @@ class Diagnoser:
         subjects += [Subject(address, address=address) for address in query.addresses]
         missing: list[str] = []
         for dispatch_id in query.dispatch_ids:
-            dispatch = await self._store.dispatch(dispatch_id, tenant)
+            dispatch = await self._dispatch(dispatch_id, tenant)
             if dispatch is not None:
                 subjects += [
                     Subject(f"{dispatch.id} → {r.address}", address=r.address, dispatch=dispatch)
@@ -157,6 +158,16 @@ class Diagnoser:
             subjects.append(Subject(missing[0], missing_id=missing[0]))
         return subjects
 
+    async def _dispatch(self, dispatch_id: str, tenant: str | None) -> Dispatch | None:
+        """The product's record of the dispatch, completed from its events; or the dispatch as
+        its events alone describe it, when the product never sent a record."""
+        record, events = await asyncio.gather(
+            self._store.dispatch(dispatch_id, tenant),
+            self._store.events_for_dispatch(dispatch_id, tenant),
+        )
+        observed = dispatches.from_events(dispatch_id, events)
+        return dispatches.merged(record, observed) if record is not None else observed
+
     async def _evidence(
         self, subject: Subject, tenant: str | None
     ) -> tuple[Timeline | None, dict[str, Any]]:
@@ -170,7 +181,7 @@ class Diagnoser:
             return None, facts | empty
         address = subject.address
         with stage("store"):
-            history_list, dispatches = await asyncio.gather(
+            history_list, recorded = await asyncio.gather(
                 self._store.events_for_recipient(address, tenant),
                 self._store.dispatches_for_recipient(address, tenant),
             )
@@ -179,9 +190,9 @@ class Diagnoser:
         if not history_list and self._esp is not None:
             history_list, esp_notes, esp_suppressed = await self._from_esp(address, tenant)
         history = [_classified(e) for e in history_list]
-        dispatch = subject.dispatch or (dispatches[0] if dispatches else None)
-        timeline = focus(address, dispatch, history)
-        facts = _address_facts(address, None) | timeline_facts(timeline, history, len(dispatches))
+        dispatch = subject.dispatch or (recorded[0] if recorded else None)
+        timeline = _described(focus(address, dispatch, history))
+        facts = _address_facts(address, None) | timeline_facts(timeline, history, len(recorded))
         facts["address"]["suppressed"] = suppressed(history) or esp_suppressed
         facts["_esp_notes"] = esp_notes
         if not facts["dispatch"]["found"]:
@@ -225,6 +236,18 @@ class Diagnoser:
     @timed("dns")
     async def _check_domains(self, checks: CheckRun) -> Findings:
         return await checks.collect()
+
+
+def _described(timeline: Timeline) -> Timeline:
+    """A timeline whose events carry a dispatch id the store has no record of gets the dispatch
+    those events describe, so its subject and sender reach the facts and the sender checks."""
+    if timeline.dispatch is not None or not timeline.events:
+        return timeline
+    dispatch_id = timeline.events[-1].dispatch_id
+    if dispatch_id is None:
+        return timeline
+    observed = dispatches.from_events(dispatch_id, timeline.events)
+    return replace(timeline, dispatch=observed)
 
 
 def _classified(event: DeliveryEvent) -> DeliveryEvent:

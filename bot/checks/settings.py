@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot import SHIPPED_KNOWLEDGE
+
 #: The shipped provider table, used when the configured knowledge folder has none.
-SHIPPED_PROVIDERS = Path(__file__).resolve().parent.parent.parent / "knowledge" / "providers.yml"
+SHIPPED_PROVIDERS = SHIPPED_KNOWLEDGE / "providers.yml"
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:

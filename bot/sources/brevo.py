@@ -17,9 +17,11 @@ from typing import Any
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
 from bot.sources.payload import (
+    Envelope,
     Meaning,
     PayloadError,
     bounded,
+    first_text,
     json_object,
     metadata_text,
     normalize_each,
@@ -126,3 +128,9 @@ def _when(payload: Mapping[str, Any]) -> datetime:
         except (OverflowError, OSError, ValueError):
             raise PayloadError(f"field 'ts_epoch' is not a timestamp: {epoch_ms!r}") from None
     return timestamp(payload, "ts_event", "date")
+
+
+def envelope(raw: Mapping[str, Any]) -> Envelope:
+    """Webhook events carry `subject` (and `sender_email` on some accounts); the events API
+    has `subject` and `from`."""
+    return Envelope(first_text(raw, ("subject",)), first_text(raw, ("sender_email",), ("from",)))

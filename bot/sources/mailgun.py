@@ -14,9 +14,11 @@ from typing import Any
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
 from bot.sources.payload import (
+    Envelope,
     Meaning,
     PayloadError,
     bounded,
+    first_text,
     json_object,
     mapping,
     metadata_text,
@@ -127,3 +129,12 @@ def _meaning(name: str, data: Mapping[str, Any], code: int | None) -> Meaning:
     if reason not in _FAILED_REASONS and mapping(data, "delivery-status").get("bounce-type"):
         reason = "bounce"
     return _FAILED_REASONS.get(reason, _PERMANENT_FAILURE)
+
+
+def envelope(raw: Mapping[str, Any]) -> Envelope:
+    """The message headers Mailgun repeats in every event (webhook body or Logs API item)."""
+    headers = ("event-data", "message", "headers"), ("message", "headers")
+    return Envelope(
+        first_text(raw, *((*path, "subject") for path in headers)),
+        first_text(raw, *((*path, "from") for path in headers)),
+    )

@@ -1,4 +1,5 @@
-"""Which normalizer reads which provider's payloads; webhooks and `whymail ingest` share them."""
+"""Which normalizer reads which provider's payloads; webhooks and `whymail ingest` share them.
+Beside it, which reader finds the subject and sender in a provider's stored payload."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 from bot.model import DeliveryEvent, Dispatch
 from bot.sources import brevo, mailgun, postmark, records, sendgrid, ses
+from bot.sources.payload import Envelope
 
 Normalizer = Callable[[Mapping[str, Any]], Sequence[Dispatch | DeliveryEvent]]
+EnvelopeReader = Callable[[Mapping[str, Any]], Envelope]
 
 NORMALIZERS: dict[str, Normalizer] = {
     "whymail": records.normalize,
@@ -17,4 +20,12 @@ NORMALIZERS: dict[str, Normalizer] = {
     "sendgrid": sendgrid.normalize,
     "ses": ses.normalize,
     "brevo": brevo.normalize,
+}
+
+ENVELOPES: dict[str, EnvelopeReader] = {
+    "postmark": postmark.envelope,
+    "mailgun": mailgun.envelope,
+    "sendgrid": sendgrid.envelope,
+    "ses": ses.envelope,
+    "brevo": brevo.envelope,
 }

@@ -121,3 +121,29 @@ def normalize_each(
         except PayloadError as exc:
             raise PayloadError(f"event {number}: {exc}") from None
     return events
+
+
+class Envelope(NamedTuple):
+    """What an ESP's event tells of the message itself, where it tells it: a dispatch known only
+    from its events is described with these."""
+
+    subject: str | None = None
+    sender: str | None = None
+
+
+def first_text(payload: Mapping[str, Any], *paths: tuple[str, ...]) -> str | None:
+    """The first non-empty scalar (or first item of a list, as SES lists From) at one of the
+    key paths; None when none is there. For reading optional fields deep in a payload."""
+    for path in paths:
+        value: Any = payload
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, _SCALARS) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()[:MAX_ENVELOPE_CHARS]
+    return None
+
+
+#: A subject or From header longer than this is not a subject: it is cut, like a diagnostic.
+MAX_ENVELOPE_CHARS = 500

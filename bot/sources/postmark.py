@@ -12,9 +12,11 @@ from typing import Any
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
 from bot.sources.payload import (
+    Envelope,
     Meaning,
     PayloadError,
     bounded,
+    first_text,
     mapping,
     metadata_text,
     smtp_parts,
@@ -110,3 +112,8 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             raw=dict(payload),
         )
     ]
+
+
+def envelope(raw: Mapping[str, Any]) -> Envelope:
+    """Bounce and spam-complaint records (and the API's messages) carry Subject and From."""
+    return Envelope(first_text(raw, ("Subject",)), first_text(raw, ("From",)))

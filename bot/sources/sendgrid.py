@@ -13,8 +13,10 @@ from typing import Any
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
 from bot.sources.payload import (
+    Envelope,
     Meaning,
     bounded,
+    first_text,
     mapping,
     metadata_text,
     normalize_each,
@@ -103,3 +105,12 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
 def normalize_batch(payload: Any) -> list[DeliveryEvent]:
     """The webhook body: a JSON array of events (a lone object is accepted too)."""
     return normalize_each(payload, normalize)
+
+
+def envelope(raw: Mapping[str, Any]) -> Envelope:
+    """Webhook events carry neither (unless the sender adds them as custom args); the Email
+    Logs API has `subject` and `from_email`."""
+    return Envelope(
+        first_text(raw, ("subject",), ("custom_args", "subject")),
+        first_text(raw, ("from_email",), ("from",)),
+    )

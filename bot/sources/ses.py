@@ -15,7 +15,17 @@ from typing import Any, NamedTuple
 
 from bot.model import DeliveryEvent, EventType
 from bot.query import normalise_address
-from bot.sources.payload import Meaning, PayloadError, bounded, mapping, smtp_parts, text, timestamp
+from bot.sources.payload import (
+    Envelope,
+    Meaning,
+    PayloadError,
+    bounded,
+    first_text,
+    mapping,
+    smtp_parts,
+    text,
+    timestamp,
+)
 
 PROVIDER = "ses"
 
@@ -190,3 +200,20 @@ def _key(sns_id: str | None, kind: str, section: Mapping[str, Any], recipient: s
         return f"{PROVIDER}:{sns_id}:{recipient}"
     feedback = section.get("feedbackId")
     return f"{PROVIDER}:{kind}:{feedback}:{recipient}" if feedback else ""
+
+
+def envelope(raw: Mapping[str, Any]) -> Envelope:
+    """`mail.commonHeaders`, inside the SNS envelope's Message when the event came through SNS;
+    `mail.source` is the envelope sender when the headers were not included."""
+    event: Any = raw
+    if "Message" in raw and "Type" in raw:
+        try:
+            event = json.loads(str(raw["Message"]))
+        except json.JSONDecodeError:
+            return Envelope()
+    if not isinstance(event, Mapping):
+        return Envelope()
+    return Envelope(
+        first_text(event, ("mail", "commonHeaders", "subject")),
+        first_text(event, ("mail", "commonHeaders", "from"), ("mail", "source")),
+    )

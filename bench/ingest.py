@@ -82,7 +82,7 @@ def serve_app(host: str, port: int) -> None:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings = Settings.load()
         store = await open_store(settings.store)
-        state["receiver"] = WebhookReceiver(store, settings)
+        state["receiver"] = WebhookReceiver(store, settings.esp)
         yield
         await state["receiver"].aclose()
         await store.close()

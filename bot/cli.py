@@ -248,7 +248,7 @@ async def _environment(
     from bot.sources.esp import EspSources
 
     store = await open_store(settings.store)
-    esp = EspSources.from_settings(settings)
+    esp = EspSources.from_settings(settings.esp)
     try:
         dns = DNSClient(settings.dns_nameservers or None, timeout=settings.dns_timeout)
         yield _Environment(

@@ -11,15 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.checks.address import InvalidAddress, check_address, normalise_address
+from bot.checks.address import InvalidAddress, check_address
 
 __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_SUBJECTS",
     "InvalidAddress",
     "Query",
-    "check_address",
-    "normalise_address",
     "parse",
 ]
 

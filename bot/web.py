@@ -134,12 +134,12 @@ async def _metrics(_: Request) -> Response:
 
 
 def webhook_receiver(store: Store, settings: Settings) -> WebhookReceiver:
-    return WebhookReceiver(store, settings)
+    return WebhookReceiver(store, settings.esp)
 
 
 async def esp_accounts(settings: Settings) -> EspSources | None:
     """The ESP accounts with API credentials, for "Reactivate address"; None when there are none."""
-    sources = EspSources.from_settings(settings)
+    sources = EspSources.from_settings(settings.esp)
     if not sources.clients:
         await sources.aclose()
         return None

@@ -14,13 +14,13 @@ import pytest
 
 from bot.model import EventType
 from bot.sources.api.base import EspApiError
-from bot.sources.api.brevo import BrevoClient
-from bot.sources.api.mailgun import MailgunClient
-from bot.sources.api.postmark import PostmarkClient
-from bot.sources.api.sendgrid import SendGridClient
-from bot.sources.api.ses import SesClient
-from bot.sources.api.sigv4 import sign
 from bot.sources.esp import EspSources, build_clients
+from bot.sources.esps.brevo.api import BrevoClient
+from bot.sources.esps.mailgun.api import MailgunClient
+from bot.sources.esps.postmark.api import PostmarkClient
+from bot.sources.esps.sendgrid.api import SendGridClient
+from bot.sources.esps.ses.api import SesClient
+from bot.sources.esps.ses.sigv4 import sign
 from bot.sources.espsettings import EspSettings
 from tests import fakeesp
 from tests.fakeesp import FakeESP, fake_esp
@@ -41,7 +41,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def settings_for(fake: FakeESP, **overrides: Any) -> EspSettings:
-    return EspSettings(**{**fake.credentials(), **fake.urls(), **overrides})
+    return EspSettings.from_values({**fake.credentials(), **fake.urls(), **overrides})
 
 
 # ---------------------------------------------------------------- SigV4
@@ -458,7 +458,9 @@ async def test_reactivation_is_audited(fake: FakeESP, caplog: pytest.LogCaptureF
 def test_only_configured_providers_get_clients() -> None:
     http = httpx.AsyncClient()
     assert build_clients(EspSettings(), http) == {}
-    clients = build_clients(EspSettings(postmark_server_token="t", mailgun_api_key="k"), http)
+    clients = build_clients(
+        EspSettings.from_values({"postmark_server_token": "t", "mailgun_api_key": "k"}), http
+    )
     assert set(clients) == {"postmark"}  # Mailgun also needs MAILGUN_DOMAIN
 
 

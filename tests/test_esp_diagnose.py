@@ -31,7 +31,7 @@ async def world(
     knowledge = Knowledge.load(shipped_knowledge())
     dns = DNSClient(parse_nameservers(localdns_server.address), timeout=1)
     async with fake_esp() as fake, httpx.AsyncClient() as http:
-        settings = EspSettings(**{**fake.credentials(), **fake.urls()})
+        settings = EspSettings.from_values({**fake.credentials(), **fake.urls()})
         esp = EspSources(build_clients(settings, http), deadline=1.5)
         yield fake, Diagnoser(store, dns, lambda: knowledge, esp=esp), store
 

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from bot.model import EventType
-from bot.sources import brevo, mailgun, sendgrid, ses
+from bot.sources.esps.brevo import events as brevo
+from bot.sources.esps.mailgun import events as mailgun
+from bot.sources.esps.sendgrid import events as sendgrid
+from bot.sources.esps.ses import events as ses
 from bot.sources.normalizers import NORMALIZERS
 from bot.sources.payload import PayloadError
 from tests.conftest import DATA, Whymail

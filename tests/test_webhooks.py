@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.config import Settings
 from bot.model import DeliveryEvent, EventType
 from bot.sources.espsettings import EspSettings
 from bot.sources.store import Store
@@ -88,7 +87,7 @@ def esp_settings(sg: SendGridSigner, **overrides: Any) -> EspSettings:
         "webhook_max_bytes": 100_000,
     }
     values.update(overrides)
-    return EspSettings(**values)
+    return EspSettings.from_values(values)
 
 
 @pytest.fixture
@@ -96,7 +95,7 @@ async def receiver(
     store: Store, sg: SendGridSigner, sns_signer: SnsSigner
 ) -> AsyncIterator[WebhookReceiver]:
     async with httpx.AsyncClient(verify=sns_signer.client_ssl()) as http:
-        r = WebhookReceiver(store, Settings(esp=esp_settings(sg)), http)
+        r = WebhookReceiver(store, esp_settings(sg), http)
         yield r
         await r.aclose()
 
@@ -125,7 +124,7 @@ def test_sendgrid_test_vector_fails_when_anything_changes(ts: str, body: bytes) 
 
 
 async def test_sendgrid_vector_through_the_receiver(store: Store) -> None:
-    settings = Settings(esp=EspSettings(sendgrid_webhook_public_key=SG_VECTOR_KEY))
+    settings = EspSettings.from_values({"sendgrid_webhook_public_key": SG_VECTOR_KEY})
     r = WebhookReceiver(store, settings, clock=lambda: 1600112510.0)
     headers = {
         "X-Twilio-Email-Event-Webhook-Signature": SG_VECTOR_SIG,
@@ -193,7 +192,7 @@ async def test_mailgun_signed_duplicate_forged_stale(
 
 
 async def test_mailgun_replay_window_is_configurable(store: Store, sg: SendGridSigner) -> None:
-    r = WebhookReceiver(store, Settings(esp=esp_settings(sg, webhook_replay_window=60.0)))
+    r = WebhookReceiver(store, esp_settings(sg, webhook_replay_window=60.0))
     body = mailgun_body(MAILGUN_KEY, mg_event(), when=time.time() - 120)
     assert (await r.receive("mailgun", {}, body)).status == 401
     body = mailgun_body(MAILGUN_KEY, mg_event(), when=time.time() - 30)
@@ -260,7 +259,7 @@ async def test_brevo_bearer_batched(receiver: WebhookReceiver, store: Store) -> 
 
 
 async def test_unset_secrets_refuse_every_provider(store: Store) -> None:
-    r = WebhookReceiver(store, Settings())
+    r = WebhookReceiver(store, EspSettings())
     bodies = {
         "postmark": json.dumps(POSTMARK_BOUNCE).encode(),
         "mailgun": mailgun_body("any", mg_event()),
@@ -370,7 +369,7 @@ async def test_ses_certificate_download_failure_asks_for_a_retry(
 ) -> None:
     message = sns_signer.notification(ses_bounce(["a@example.com"]), TOPIC)
     async with httpx.AsyncClient() as untrusting:  # does not trust the self-signed cert
-        r = WebhookReceiver(store, Settings(esp=esp_settings(sg)), untrusting)
+        r = WebhookReceiver(store, esp_settings(sg), untrusting)
         response = await r.receive("ses", {}, json.dumps(message).encode())
         assert response.status == 503
         await r.aclose()
@@ -427,7 +426,7 @@ class BrokenStore:
 
 
 async def test_store_failure_is_503_so_the_esp_retries(sg: SendGridSigner) -> None:
-    r = WebhookReceiver(BrokenStore(), Settings(esp=esp_settings(sg)))  # type: ignore[arg-type]
+    r = WebhookReceiver(BrokenStore(), esp_settings(sg))  # type: ignore[arg-type]
     response = await r.receive("mailgun", {}, mailgun_body(MAILGUN_KEY, mg_event()))
     assert response.status == 503
     await r.aclose()

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bot.config import Settings
 from bot.sources.espsettings import EspSettings
 from bot.sources.store import Store
 from bot.sources.webhooks import WebhookReceiver
@@ -24,12 +23,12 @@ KEY = "http-signing-key"
 @pytest.fixture
 async def server(store: Store) -> AsyncIterator[tuple[str, WebhookReceiver, SendGridSigner]]:
     signer = SendGridSigner()
-    settings = Settings(
-        esp=EspSettings(
-            mailgun_webhook_signing_key=KEY,
-            sendgrid_webhook_public_key=signer.public_key,
-            webhook_max_bytes=50_000,
-        )
+    settings = EspSettings.from_values(
+        {
+            "mailgun_webhook_signing_key": KEY,
+            "sendgrid_webhook_public_key": signer.public_key,
+            "webhook_max_bytes": 50_000,
+        }
     )
     receiver = WebhookReceiver(store, settings)
     async with serve(build_asgi(Parts(webhooks=receiver))) as url:

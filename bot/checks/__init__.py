@@ -5,7 +5,6 @@ from bot.checks.address import (
     Address,
     InvalidAddress,
     check_address,
-    normalise_address,
     parse_address,
 )
 from bot.checks.dns import DNSClient, Lookup, Outcome
@@ -27,7 +26,6 @@ __all__ = [
     "SenderFacts",
     "check_address",
     "check_recipient_domain",
-    "normalise_address",
     "parse_address",
     "run_checks",
     "sender_domain",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import idna
 from email_validator import EmailNotValidError, validate_email
+
+from bot.addresses import normalise_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,28 +30,6 @@ class Address:
     domain: str
     #: The domain as people write it (æøå, ç, ã).
     unicode_domain: str
-
-
-def normalise_address(address: str) -> str:
-    """Lower-case addr-spec with an ASCII (IDNA) domain: the form events are stored under.
-
-    IDNA 2008 with UTS #46 mapping, as email-validator and browsers use: Python's own "idna"
-    codec is IDNA 2003, which turns straße.de into strasse.de, another domain.
-    """
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{ascii_domain(domain)}".lower()
-
-
-def ascii_domain(domain: str) -> str:
-    """The domain as DNS asks for it; unchanged when it is not a valid IDN."""
-    if domain.isascii():
-        # What UTS #46 makes of any ASCII name, valid or not, without its cost (a tenth of a
-        # webhook's CPU time when every event's recipient went through it).
-        return domain.lower()
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii").lower()
-    except (idna.IDNAError, UnicodeError):
-        return domain.lower()
 
 
 def parse_address(candidate: str) -> Address | InvalidAddress:

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.checks.address import ascii_domain
+from bot.addresses import ascii_domain
 from bot.checks.dns import DNSClient, Lookup, Outcome
 from bot.checks.orgdomain import organisational_domain
 from bot.checks.settings import ChecksConfig

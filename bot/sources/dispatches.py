@@ -14,7 +14,7 @@ from dataclasses import replace
 from email.utils import parseaddr
 
 from bot.model import DeliveryEvent, Dispatch, DispatchState, Recipient
-from bot.sources.normalizers import ENVELOPES
+from bot.sources.esps import PROVIDERS
 from bot.sources.payload import Envelope
 
 
@@ -58,10 +58,10 @@ def _envelope(events: Sequence[DeliveryEvent]) -> Envelope:
     """The first subject and sender any event names; stops reading payloads once it has both."""
     subject = sender = None
     for event in events:
-        reader = ENVELOPES.get(event.provider)
-        if reader is None:
+        provider = PROVIDERS.get(event.provider)
+        if provider is None:
             continue
-        found = reader(event.raw)
+        found = provider.envelope(event.raw)
         subject, sender = subject or found.subject, sender or found.sender
         if subject and sender:
             break

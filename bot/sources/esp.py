@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.config import Settings
 from bot.model import DeliveryEvent
 from bot.sources.api.base import EspApiError, ESPClient, ReactivationResult, Suppression
-from bot.sources.api.brevo import BrevoClient
-from bot.sources.api.mailgun import MailgunClient
-from bot.sources.api.postmark import PostmarkClient
-from bot.sources.api.sendgrid import SendGridClient
-from bot.sources.api.ses import SesClient
+from bot.sources.esps import PROVIDERS
 from bot.sources.espsettings import EspSettings
+from bot.sources.provider import Providers
 
 __all__ = [
     "ESPClient",
@@ -39,38 +35,16 @@ __all__ = [
 
 audit = logging.getLogger("whymail.audit")
 
-#: Names as an agent reads them in a note.
-DISPLAY = {
-    "postmark": "Postmark",
-    "mailgun": "Mailgun",
-    "sendgrid": "SendGrid",
-    "ses": "Amazon SES",
-    "brevo": "Brevo",
-}
 
-
-def build_clients(esp: EspSettings, http: httpx.AsyncClient) -> dict[str, ESPClient]:
+def build_clients(
+    esp: EspSettings, http: httpx.AsyncClient, providers: Providers = PROVIDERS
+) -> dict[str, ESPClient]:
     """A client for each provider whose API credentials are set."""
     clients: dict[str, ESPClient] = {}
-    if esp.postmark_server_token:
-        clients["postmark"] = PostmarkClient(esp.postmark_server_token, http, esp.postmark_api_url)
-    if esp.mailgun_api_key and esp.mailgun_domain:
-        clients["mailgun"] = MailgunClient(
-            esp.mailgun_api_key, esp.mailgun_domain, http, esp.mailgun_base_url
-        )
-    if esp.sendgrid_api_key:
-        clients["sendgrid"] = SendGridClient(esp.sendgrid_api_key, http, esp.sendgrid_api_url)
-    if esp.aws_access_key_id and esp.aws_secret_access_key and esp.aws_region:
-        clients["ses"] = SesClient(
-            esp.aws_access_key_id,
-            esp.aws_secret_access_key,
-            esp.aws_region,
-            http,
-            esp.ses_base_url,
-            esp.aws_session_token,
-        )
-    if esp.brevo_api_key:
-        clients["brevo"] = BrevoClient(esp.brevo_api_key, http, esp.brevo_api_url)
+    for provider in providers.values():
+        client = provider.client(esp.of(provider), http)
+        if client is not None:
+            clients[provider.name] = client
     return clients
 
 
@@ -85,7 +59,7 @@ class EspLookup:
     @property
     def notes(self) -> tuple[str, ...]:
         return tuple(
-            f"{DISPLAY.get(p, p)} API did not answer: {why}" for p, why in self.missing.items()
+            f"{PROVIDERS.display(p)} API did not answer: {why}" for p, why in self.missing.items()
         )
 
 
@@ -107,11 +81,10 @@ class EspSources:
         self._cache: OrderedDict[str, tuple[float, EspLookup]] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EspSources:
+    def from_settings(cls, esp: EspSettings, providers: Providers = PROVIDERS) -> EspSources:
         """Owns its HTTP client (close with `aclose`)."""
         http = httpx.AsyncClient(timeout=10.0, headers={"User-Agent": "whymail"})
-        esp = settings.esp
-        return cls(build_clients(esp, http), deadline=esp.esp_deadline, http=http)
+        return cls(build_clients(esp, http, providers), deadline=esp.esp_deadline, http=http)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -207,10 +180,3 @@ class EspSources:
             result.message,
         )
         return result
-
-
-async def reactivate(
-    sources: EspSources, provider: str, address: str, actor: str
-) -> ReactivationResult:
-    """Module-level spelling of `EspSources.reactivate` for the Slack layer."""
-    return await sources.reactivate(provider, address, actor)

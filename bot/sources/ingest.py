@@ -16,24 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bot.model import DeliveryEvent, Dispatch
-from bot.sources.normalizers import NORMALIZERS, Normalizer
+from bot.sources.esps import PROVIDERS
+from bot.sources.normalizers import Normalizer, normalizers
 from bot.sources.payload import PayloadError
+from bot.sources.provider import Providers
 from bot.sources.store import Store
 
 BATCH = 1000
 #: A line longer than this is reported and skipped without being held in memory. Generous: an
 #: ESP's batch is well under a megabyte, but an export saved as one array can be far larger.
 MAX_LINE_CHARS = 64 * 1024 * 1024
-
-#: Top-level keys only one provider's payloads carry: when a line is not the chosen provider's,
-#: the error says whose it looks like (a file that mixes providers is a common slip).
-_MARKS: dict[str, tuple[str, ...]] = {
-    "postmark": ("RecordType",),
-    "mailgun": ("event-data",),
-    "sendgrid": ("sg_event_id", "sg_message_id"),
-    "ses": ("TopicArn", "notificationType", "eventType"),
-    "brevo": ("ts_epoch", "X-Mailin-custom", "message-id"),
-}
 
 
 @dataclass(slots=True)
@@ -97,12 +89,14 @@ async def ingest_lines(
     lines: Iterable[str | None],
     *,
     progress: Callable[[IngestReport], None] | None = None,
+    providers: Providers = PROVIDERS,
 ) -> IngestReport:
     """`lines` may hold None for a line too long to read (see `bounded_lines`)."""
+    known_normalizers = normalizers(providers)
     try:
-        normalize = NORMALIZERS[provider]
+        normalize = known_normalizers[provider]
     except KeyError:
-        known = ", ".join(sorted(NORMALIZERS))
+        known = ", ".join(sorted(known_normalizers))
         raise UnknownProvider(f"unknown provider {provider!r}; choose one of: {known}") from None
     report = IngestReport()
     batch = _Batch(store, report, progress)
@@ -121,7 +115,7 @@ async def ingest_lines(
         except RecursionError:
             report.fault(number, "JSON nested too deeply")
             continue
-        await _ingest_body(payload, number, provider, normalize, batch, report)
+        await _ingest_body(payload, number, provider, normalize, batch, report, providers)
     await batch.flush()
     return report
 
@@ -133,6 +127,7 @@ async def _ingest_body(
     normalize: Normalizer,
     batch: _Batch,
     report: IngestReport,
+    providers: Providers,
 ) -> None:
     """One line: an object is one event (or record); an array is a batch of them."""
     if isinstance(payload, list):
@@ -153,7 +148,7 @@ async def _ingest_body(
             for record in normalize(item):
                 batch.add(record)
         except PayloadError as exc:
-            faults.append(_explain(exc, item, provider))
+            faults.append(_explain(exc, item, provider, providers))
             if len(items) > 1:
                 faults[-1] = f"event {position}: {faults[-1]}"
         if batch.full:
@@ -172,9 +167,11 @@ async def _ingest_body(
         )
 
 
-def _explain(exc: PayloadError, item: Any, provider: str) -> str:
+def _explain(exc: PayloadError, item: Any, provider: str, providers: Providers) -> str:
+    """The fault, and whose payload it looks like when that is another provider's: a file that
+    mixes providers is a common slip."""
     if isinstance(item, Mapping):
-        owner = next((p for p, keys in _MARKS.items() if any(k in item for k in keys)), None)
+        owner = providers.owner(item)
         if owner is not None and owner != provider:
             return f"{exc} (this looks like a {owner} payload: ingest it with --provider {owner})"
     return str(exc)

@@ -1,5 +1,5 @@
-"""Which normalizer reads which provider's payloads; webhooks and `whymail ingest` share them.
-Beside it, which reader finds the subject and sender in a provider's stored payload."""
+"""Which normalizer reads which provider's payloads: our own records, and every registered
+ESP's events. Webhooks and `whymail ingest` share them."""
 
 from __future__ import annotations
 
@@ -7,25 +7,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot.model import DeliveryEvent, Dispatch
-from bot.sources import brevo, mailgun, postmark, records, sendgrid, ses
-from bot.sources.payload import Envelope
+from bot.sources import records
+from bot.sources.esps import PROVIDERS
+from bot.sources.provider import Providers
 
 Normalizer = Callable[[Mapping[str, Any]], Sequence[Dispatch | DeliveryEvent]]
-EnvelopeReader = Callable[[Mapping[str, Any]], Envelope]
 
-NORMALIZERS: dict[str, Normalizer] = {
-    "whymail": records.normalize,
-    "postmark": postmark.normalize,
-    "mailgun": mailgun.normalize,
-    "sendgrid": sendgrid.normalize,
-    "ses": ses.normalize,
-    "brevo": brevo.normalize,
-}
+#: `whymail ingest --provider whymail`: the product's own dispatch and event records.
+OWN_RECORDS = "whymail"
 
-ENVELOPES: dict[str, EnvelopeReader] = {
-    "postmark": postmark.envelope,
-    "mailgun": mailgun.envelope,
-    "sendgrid": sendgrid.envelope,
-    "ses": ses.envelope,
-    "brevo": brevo.envelope,
-}
+
+def normalizers(providers: Providers = PROVIDERS) -> dict[str, Normalizer]:
+    return {OWN_RECORDS: records.normalize, **{p.name: p.normalize for p in providers.values()}}
+
+
+NORMALIZERS = normalizers()

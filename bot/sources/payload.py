@@ -147,3 +147,21 @@ def first_text(payload: Mapping[str, Any], *paths: tuple[str, ...]) -> str | Non
 
 #: A subject or From header longer than this is not a subject: it is cut, like a diagnostic.
 MAX_ENVELOPE_CHARS = 500
+
+
+def body_json(body: bytes) -> Any:
+    """A webhook body as JSON; a body that is not JSON, or nested past what Python parses, is a
+    payload fault (400), never a crash."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("body is JSON nested too deeply") from None
+
+
+def body_object(body: bytes) -> dict[str, Any]:
+    payload = body_json(body)
+    if not isinstance(payload, dict):
+        raise PayloadError("body should be a JSON object")
+    return payload

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, Dispatch, DispatchState, EventType, Recipient, Role
-from bot.query import normalise_address
 from bot.sources.payload import PayloadError, bounded, field, text, timestamp
 
 

@@ -10,40 +10,28 @@ could not be fetched (a retry will help, and every ESP retries 5xx).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import httpx
 
 from bot import metrics
-from bot.config import Settings
 from bot.model import DeliveryEvent
-from bot.sources import brevo, mailgun, postmark, sendgrid, ses
+from bot.sources.esps import PROVIDERS
 from bot.sources.espsettings import EspSettings
 from bot.sources.payload import PayloadError
+from bot.sources.provider import Providers, WebhookContext, WebhookHandler
 from bot.sources.store import Store
-from bot.sources.verify import Refused, Unavailable, secrets, sns
-from bot.sources.verify import mailgun as mailgun_sig
-from bot.sources.verify import sendgrid as sendgrid_sig
+from bot.sources.verify import Acknowledged, Refused, Unavailable
 from bot.sources.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("postmark", "mailgun", "sendgrid", "ses", "brevo")
-
-#: How long confirming an SNS subscription may take, and how much of its answer we read.
-SUBSCRIBE_TIMEOUT = 5.0
-
-_CHALLENGES = {
-    "postmark": 'Basic realm="whymail postmark webhook"',
-    "ses": 'Basic realm="whymail ses webhook"',
-    "brevo": 'Bearer realm="whymail brevo webhook"',
-}
+#: How long an HTTP call a webhook makes (confirming an SNS subscription) may take.
+HTTP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +39,6 @@ class WebhookResponse:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class _Done(Exception):
-    """A request answered without storing anything (an SNS subscription confirmation)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _metrics(provider: str, outcome: str) -> None:
@@ -73,23 +53,21 @@ class WebhookReceiver:
     def __init__(
         self,
         store: Store,
-        settings: Settings,
+        esp: EspSettings,
         http: httpx.AsyncClient | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        providers: Providers = PROVIDERS,
     ) -> None:
-        self._esp: EspSettings = settings.esp
+        self._esp = esp
+        self._providers = providers
         self._writer = GroupCommitWriter(store)
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=SUBSCRIBE_TIMEOUT)
-        self._certs = sns.CertificateCache(self._http, self._esp.ses_sns_cert_hosts)
-        self._clock = clock
-        self._handlers: dict[str, Callable[[Mapping[str, str], bytes], Awaitable[Any]]] = {
-            "postmark": self._postmark,
-            "mailgun": self._mailgun,
-            "sendgrid": self._sendgrid,
-            "ses": self._ses,
-            "brevo": self._brevo,
+        self._http = http or httpx.AsyncClient(timeout=HTTP_TIMEOUT)
+        context = WebhookContext(self._http, clock, esp.webhook_replay_window)
+        self._handlers: dict[str, WebhookHandler] = {
+            name: provider.webhook(esp.of(provider), context)
+            for name, provider in providers.items()
         }
 
     @property
@@ -111,7 +89,8 @@ class WebhookReceiver:
     ) -> WebhookResponse:
         handler = self._handlers.get(provider)
         if handler is None:
-            return _answer(404, f"no webhook for provider {provider!r}; use one of {PROVIDERS}")
+            known = ", ".join(self._handlers)
+            return _answer(404, f"no webhook for provider {provider!r}; use one of: {known}")
         if len(body) > self._esp.webhook_max_bytes:
             _metrics(provider, "invalid")
             return _answer(413, f"body larger than {self._esp.webhook_max_bytes} bytes")
@@ -121,7 +100,7 @@ class WebhookReceiver:
         except Refused as exc:
             log.warning("refused a %s webhook: %s", provider, exc)
             _metrics(provider, "unauthorized")
-            challenge = _CHALLENGES.get(provider)
+            challenge = self._providers[provider].challenge
             return _answer(401, str(exc), {"WWW-Authenticate": challenge} if challenge else {})
         except Unavailable as exc:
             log.warning("cannot check a %s webhook now: %s", provider, exc)
@@ -130,7 +109,7 @@ class WebhookReceiver:
         except PayloadError as exc:
             _metrics(provider, "invalid")
             return _answer(400, f"unreadable {provider} payload: {exc}")
-        except _Done as done:
+        except Acknowledged as done:
             _metrics(provider, "duplicate")
             return _answer(200, done.message, ok=True)
         except Exception:
@@ -146,103 +125,6 @@ class WebhookReceiver:
         _metrics(provider, "stored" if fresh or not events else "duplicate")
         body = b'{"ok": true, "events": %d, "new": %d}' % (len(events), fresh)
         return WebhookResponse(200, body, {"Content-Type": "application/json"})
-
-    async def _postmark(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryEvent]:
-        secrets.check_basic(
-            headers.get("authorization"),
-            self._esp.postmark_webhook_user,
-            self._esp.postmark_webhook_password,
-        )
-        events = postmark.normalize(_object(body))
-        trace = headers.get("x-pm-webhook-trace-id", "").strip()
-        if trace:
-            # Postmark's own idempotency key, the same across its retries of one delivery.
-            events = [replace(e, dedupe_key=f"postmark:trace:{trace[:200]}") for e in events]
-        return events
-
-    async def _mailgun(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryEvent]:
-        if headers.get("content-type", "").startswith(("application/x-www-form", "multipart/")):
-            raise PayloadError("legacy form-encoded webhooks are not supported; use JSON webhooks")
-        payload = _object(body)
-        signature = payload.get("signature")
-        mailgun_sig.verify(
-            self._esp.mailgun_webhook_signing_key,
-            signature if isinstance(signature, Mapping) else {},
-            now=self._clock(),
-            window=self._esp.webhook_replay_window,
-        )
-        if not isinstance(payload.get("event-data"), Mapping):
-            raise PayloadError("missing object 'event-data'")
-        return mailgun.normalize(payload)
-
-    async def _sendgrid(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryEvent]:
-        sendgrid_sig.verify(
-            self._esp.sendgrid_webhook_public_key,
-            headers.get(sendgrid_sig.SIGNATURE_HEADER),
-            headers.get(sendgrid_sig.TIMESTAMP_HEADER),
-            body,
-            now=self._clock(),
-            window=self._esp.webhook_replay_window,
-        )
-        return sendgrid.normalize_batch(_json(body))
-
-    async def _brevo(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryEvent]:
-        secrets.check_bearer(headers.get("authorization"), self._esp.brevo_webhook_token)
-        return brevo.normalize_batch(_json(body))
-
-    async def _ses(self, headers: Mapping[str, str], body: bytes) -> list[DeliveryEvent]:
-        message = _object(body)
-        kind = message.get("Type")
-        declared = headers.get("x-amz-sns-message-type")
-        if declared and declared != kind:
-            raise PayloadError(f"header says {declared!r} but the body is {kind!r}")
-        sns.check_topic(message, self._esp.ses_sns_topic_arns)
-        certificate = await self._certs.get(str(message.get("SigningCertURL") or ""))
-        sns.verify_signature(message, certificate)
-        sns.check_timestamp(message, self._clock(), self._esp.webhook_replay_window)
-        if kind == "SubscriptionConfirmation":
-            await self._confirm(message)
-            raise _Done(f"subscribed to {message.get('TopicArn')}")
-        if kind == "UnsubscribeConfirmation":
-            raise _Done("unsubscribe confirmation noted")
-        if kind != "Notification":
-            raise PayloadError(f"unknown SNS message type {kind!r}")
-        try:
-            inner = json.loads(str(message.get("Message")))
-        except json.JSONDecodeError:
-            inner = None
-        if not isinstance(inner, Mapping):
-            # e.g. "Successfully validated SNS topic for Amazon SES event publishing."
-            raise _Done("notification without an SES event ignored")
-        return ses.normalize(message)
-
-    async def _confirm(self, message: Mapping[str, Any]) -> None:
-        """GET the SubscribeURL, only on an allowed SNS host (it came in a signed message)."""
-        url = str(message.get("SubscribeURL") or "")
-        if not sns.host_allowed(url, self._esp.ses_sns_cert_hosts):
-            raise Refused(f"SubscribeURL {url!r} is not on an allowed SNS host")
-        try:
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
-                response = await self._http.get(url, follow_redirects=False)
-        except (TimeoutError, httpx.HTTPError) as exc:
-            raise Unavailable(f"confirming the SNS subscription failed: {exc!r}") from None
-        if response.status_code != 200:
-            raise Unavailable(f"confirming the SNS subscription got HTTP {response.status_code}")
-        log.info("confirmed SNS subscription to %s", message.get("TopicArn"))
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not JSON: {exc}") from None
-
-
-def _object(body: bytes) -> dict[str, Any]:
-    payload = _json(body)
-    if not isinstance(payload, dict):
-        raise PayloadError("body should be a JSON object")
-    return payload
 
 
 def _answer(

@@ -15,6 +15,14 @@ class Unavailable(Exception):
     """The check could not be made now (a certificate download failed): the ESP should retry."""
 
 
+class Acknowledged(Exception):
+    """Answered 200 with nothing to store (an SNS subscription confirmation); says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class Stale(Refused):
     """Authentic, maybe, but signed outside the replay window."""
 

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType
-from bot.query import normalise_address
 from bot.sources.payload import (
     Envelope,
     Meaning,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType
-from bot.query import normalise_address
 from bot.sources.payload import (
     Envelope,
     Meaning,

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType, parse_timestamp
-from bot.query import normalise_address
-from bot.sources import postmark
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.postmark.events import normalize as normalize_event
 from bot.sources.payload import PayloadError, bounded, metadata_text, smtp_parts
 
 PROVIDER = "postmark"
@@ -244,7 +244,7 @@ class PostmarkClient:
 def _bounce_event(bounce: Mapping[str, Any]) -> DeliveryEvent:
     """A bounce from the API is the same record the Bounce webhook posts."""
     try:
-        (event,) = postmark.normalize({"RecordType": "Bounce", **bounce})
+        (event,) = normalize_event({"RecordType": "Bounce", **bounce})
     except (PayloadError, ValueError) as exc:
         raise EspApiError(PROVIDER, f"unreadable bounce {bounce.get('ID')}: {exc}") from None
     return event

@@ -10,11 +10,11 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent
-from bot.query import normalise_address
-from bot.sources import mailgun
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.mailgun.events import normalize as normalize_event
 from bot.sources.payload import PayloadError
 
 PROVIDER = "mailgun"
@@ -43,7 +43,7 @@ class MailgunClient:
         events: list[DeliveryEvent] = []
         for item in items:
             try:
-                events += mailgun.normalize(item)
+                events += normalize_event(item)
             except PayloadError as exc:
                 raise EspApiError(PROVIDER, f"unreadable event {item.get('id')}: {exc}") from None
         return sorted({e.dedupe_key: e for e in events}.values(), key=lambda e: e.timestamp)

@@ -12,11 +12,11 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, parse_timestamp
-from bot.query import normalise_address
-from bot.sources import brevo
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.brevo.events import normalize as normalize_event
 from bot.sources.payload import PayloadError
 
 PROVIDER = "brevo"
@@ -54,7 +54,7 @@ class BrevoClient:
             items = _list(response.json() if response.content else {}, "events", empty_ok=True)
             for item in items:
                 try:
-                    events += brevo.normalize(item)
+                    events += normalize_event(item)
                 except PayloadError as exc:
                     raise EspApiError(PROVIDER, f"unreadable event: {exc}") from None
             if len(items) < EVENTS_PAGE:

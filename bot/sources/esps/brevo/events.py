@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType
-from bot.query import normalise_address
 from bot.sources.payload import (
     Envelope,
     Meaning,

@@ -12,11 +12,11 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent
-from bot.query import normalise_address
-from bot.sources import sendgrid
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.sendgrid.events import normalize as normalize_event
 from bot.sources.payload import PayloadError
 
 PROVIDER = "sendgrid"
@@ -59,7 +59,7 @@ class SendGridClient:
             custom = data.get("custom_args") if isinstance(data, dict) else None
             for item in _list(data, "events"):
                 try:
-                    events += sendgrid.normalize({"custom_args": custom or {}, **item})
+                    events += normalize_event({"custom_args": custom or {}, **item})
                 except PayloadError as exc:
                     raise EspApiError(PROVIDER, f"unreadable event: {exc}") from None
         return sorted({e.dedupe_key: e for e in events}.values(), key=lambda e: e.timestamp)

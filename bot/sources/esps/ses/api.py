@@ -13,11 +13,11 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent
-from bot.query import normalise_address
 from bot.sources.api.base import ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
-from bot.sources.api.sigv4 import SigV4Auth
+from bot.sources.esps.ses.sigv4 import SigV4Auth
 
 PROVIDER = "ses"
 

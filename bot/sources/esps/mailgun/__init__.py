@@ -1,0 +1,92 @@
+"""Mailgun: HMAC-signed JSON webhooks, the Logs/Events API, suppressions; US or EU region."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from bot.model import DeliveryEvent
+from bot.sources.esps.mailgun import events
+from bot.sources.esps.mailgun.api import MailgunClient
+from bot.sources.payload import PayloadError, body_object
+from bot.sources.provider import (
+    Provider,
+    SettingsError,
+    WebhookContext,
+    WebhookHandler,
+    read_settings,
+)
+from bot.sources.verify import mailgun as signature
+
+ENV = {
+    "mailgun_api_key": "MAILGUN_API_KEY",
+    "mailgun_domain": "MAILGUN_DOMAIN",
+    "mailgun_region": "MAILGUN_REGION",
+    "mailgun_webhook_signing_key": "MAILGUN_WEBHOOK_SIGNING_KEY",
+    "mailgun_api_url": "MAILGUN_API_URL",
+}
+_REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
+
+
+@dataclass(frozen=True, slots=True)
+class MailgunSettings:
+    mailgun_api_key: str | None = None
+    mailgun_domain: str | None = None
+    mailgun_region: str = "us"
+    mailgun_webhook_signing_key: str | None = None
+    mailgun_api_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self.mailgun_api_url:
+            return self.mailgun_api_url.rstrip("/")
+        return _REGIONS[self.mailgun_region]
+
+
+def _settings(values: Mapping[str, Any]) -> MailgunSettings:
+    settings = read_settings(MailgunSettings, ENV, values)
+    region = settings.mailgun_region.lower()
+    if region not in _REGIONS:
+        raise SettingsError("MAILGUN_REGION must be us or eu")
+    return replace(settings, mailgun_region=region)
+
+
+def _webhook(settings: MailgunSettings, context: WebhookContext) -> WebhookHandler:
+    async def receive(headers: Mapping[str, str], body: bytes) -> list[DeliveryEvent]:
+        if headers.get("content-type", "").startswith(("application/x-www-form", "multipart/")):
+            raise PayloadError("legacy form-encoded webhooks are not supported; use JSON webhooks")
+        payload = body_object(body)
+        signed = payload.get("signature")
+        signature.verify(
+            settings.mailgun_webhook_signing_key,
+            signed if isinstance(signed, Mapping) else {},
+            now=context.clock(),
+            window=context.replay_window,
+        )
+        if not isinstance(payload.get("event-data"), Mapping):
+            raise PayloadError("missing object 'event-data'")
+        return events.normalize(payload)
+
+    return receive
+
+
+def _client(settings: MailgunSettings, http: httpx.AsyncClient) -> MailgunClient | None:
+    if not (settings.mailgun_api_key and settings.mailgun_domain):
+        return None
+    return MailgunClient(settings.mailgun_api_key, settings.mailgun_domain, http, settings.base_url)
+
+
+ESP = Provider(
+    name="mailgun",
+    display="Mailgun",
+    env=ENV,
+    settings=_settings,
+    normalize=events.normalize,
+    envelope=events.envelope,
+    webhook=_webhook,
+    client=_client,
+    marks=("event-data",),
+)

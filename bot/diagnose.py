@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -79,28 +79,39 @@ class Diagnoser:
         tenant: str | None = None,
         escape: Escaper = str,
         answers: Mapping[str, str] | None = None,
+        default_locale: str | None = None,
+        evidence: Sequence[DeliveryEvent] = (),
     ) -> Report:
-        """Diagnose every subject in `text`.
+        """Diagnose every subject in `text`, and every recipient of `evidence`.
 
-        `answers` holds replies to earlier questions (question id → option value); trees read
-        them as `answers.<id>`.
+        The locale is `locale`, else the one the text is written in, else `default_locale`
+        (what the surface knows of the person), else English. `answers` holds replies to
+        earlier questions (question id → option value); trees read them as `answers.<id>`.
+        `evidence` is what the asker brought (the events of a pasted bounce): it joins the
+        stored history of its recipients.
         """
         query = parse(text)
-        if query.empty:
+        if query.empty and not evidence:
             return Report(query, ())
         subjects = await self._subjects(query, tenant)
+        known = {s.address for s in subjects}
+        subjects += [
+            Subject(address, address=address)
+            for address in dict.fromkeys(e.recipient for e in evidence)
+            if address not in known
+        ]
         domains = {s.address.rpartition("@")[2] for s in subjects if s.address}
         # Recipient checks start now; the senders of the dispatches found join the same run.
         checks = CheckRun(self._dns, self._checks, deadline=self._dns_deadline)
         checks.recipients(domains)
-        evidence = await asyncio.gather(*(self._evidence(s, tenant) for s in subjects))
-        senders = [_sender(timeline, self._checks) for timeline, _ in evidence]
+        found = await asyncio.gather(*(self._evidence(s, tenant, evidence) for s in subjects))
+        senders = [_sender(timeline, self._checks) for timeline, _ in found]
         checks.senders(senders)
         findings = await self._check_domains(checks)
         knowledge = self._knowledge()
-        chosen_locale = locale or query.locale_hint or "en"
+        chosen_locale = locale or query.locale_hint or default_locale or "en"
         diagnoses = []
-        for subject, sender, (timeline, facts) in zip(subjects, senders, evidence, strict=True):
+        for subject, sender, (timeline, facts) in zip(subjects, senders, found, strict=True):
             domain = subject.address.rpartition("@")[2] if subject.address else None
             facts.update(findings.facts_for(domain, sender))
             facts["query"] = {"kind": _kind(subject), "text": query.text}
@@ -169,7 +180,7 @@ class Diagnoser:
         return dispatches.merged(record, observed) if record is not None else observed
 
     async def _evidence(
-        self, subject: Subject, tenant: str | None
+        self, subject: Subject, tenant: str | None, brought: Sequence[DeliveryEvent]
     ) -> tuple[Timeline | None, dict[str, Any]]:
         if subject.invalid is not None:
             facts = _address_facts(None, subject.invalid)
@@ -189,6 +200,9 @@ class Diagnoser:
         esp_suppressed = False
         if not history_list and self._esp is not None:
             history_list, esp_notes, esp_suppressed = await self._from_esp(address, tenant)
+        mine = [e for e in brought if e.recipient == address]
+        if mine:
+            history_list = sorted([*history_list, *mine], key=lambda e: e.timestamp)
         history = [_classified(e) for e in history_list]
         dispatch = subject.dispatch or (recorded[0] if recorded else None)
         timeline = _described(focus(address, dispatch, history))

@@ -171,7 +171,7 @@ async def serve(
     esp = None
     if settings.slack.bot_token:
         from bot.slack.app import build_app
-        from bot.slack.state import prefs_for
+        from bot.conversation.prefs import prefs_for
 
         if not settings.slack.app_token and not settings.slack.signing_secret:
             raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")

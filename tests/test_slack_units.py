@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 
+from bot.conversation import AGENT, CUSTOMER, Asker, Conversation, Part, Request
+from bot.conversation.prefs import MemoryPrefs
+from bot.diagnose import Report
 from bot.model import Answer, DeliveryEvent, Diagnosis, EventType, Question, Timeline
+from bot.query import parse
 from bot.slack import blocks as bk
 from bot.slack.audience import Classifier, Where, choose_locale
 from bot.slack.settings import ChannelConfig, SlackConfigError, SlackSettings
-from bot.slack.state import BadState, MemoryPrefs, SeenEvents, Signer
+from bot.slack.state import BadState, SeenEvents, Signer
 from bot.trees import mrkdwn_escape
 
 HOSTILE = "550 5.1.1 <!channel> <http://evil.example|click here> & <@U123>"
@@ -69,7 +73,7 @@ def mrkdwn_texts(node: Any) -> list[str]:
 def render(diagnoses: list[Diagnosis], *, agent: bool = True) -> bk.Message:
     signer = Signer("secret")
     return bk.answer_message(
-        diagnoses,
+        [Part(d) for d in diagnoses],
         agent=agent,
         locale="en",
         offer=bk.Offer(share=True, details=True),
@@ -279,7 +283,7 @@ async def test_memory_prefs_and_seen_events() -> None:
 
 async def test_preferences_are_shared_through_the_store(store: Any) -> None:
     """Several instances on one store see one user's language and history alike."""
-    from bot.slack.state import Lookup, StorePrefs, prefs_for
+    from bot.conversation.prefs import Lookup, StorePrefs, prefs_for
 
     prefs = prefs_for(store)
     assert isinstance(prefs, StorePrefs)
@@ -294,21 +298,43 @@ async def test_preferences_are_shared_through_the_store(store: Any) -> None:
     assert await prefs.recent("U2") == []
 
 
-def test_reactivate_button_only_where_the_esp_allows_it() -> None:
+class _Answers:
+    """A diagnoser that answers with given diagnoses: the rule under test is the
+    conversation's, not the pipeline's."""
+
+    def __init__(self, *diagnoses: Diagnosis) -> None:
+        self._diagnoses = diagnoses
+
+    async def ask(self, text: str, **_: Any) -> Report:
+        return Report(parse(text), self._diagnoses)
+
+
+async def _reactivator(d: Diagnosis, configured: frozenset[str], *, agent: bool = True) -> Any:
+    conversation = Conversation(_Answers(d), reactivation=lambda: configured)  # type: ignore[arg-type]
+    asker = Asker("U1", AGENT if agent else CUSTOMER, None if agent else "acme", True)
+    reply = await conversation.ask(Request("ola@firma.no", asker))
+    return reply.parts[0].reactivate
+
+
+async def test_reactivation_is_offered_only_where_the_esp_allows_it() -> None:
     d = diagnosis()
-    assert bk.reactivation_provider(d, frozenset()) is None
-    assert bk.reactivation_provider(d, frozenset({"postmark"})) == "postmark"
+    assert await _reactivator(d, frozenset()) is None
+    assert await _reactivator(d, frozenset({"postmark"})) == "postmark"
+    assert await _reactivator(d, frozenset({"postmark"}), agent=False) is None
     (event,) = d.timeline.events if d.timeline else ()
     complaint = replace(event, raw={"CanActivate": False})
     blocked = replace(d, timeline=Timeline(event.recipient, None, (complaint,)))
-    assert bk.reactivation_provider(blocked, frozenset({"postmark"})) is None
+    assert await _reactivator(blocked, frozenset({"postmark"})) is None
 
+
+def test_reactivate_button_is_for_agents_only() -> None:
+    d = diagnosis()
     allowed = replace(d, answer=replace(d.answer, actions=("reactivate",)))
     message = bk.answer_message(
-        [allowed],
+        [Part(allowed, "postmark")],
         agent=True,
         locale="en",
-        offer=bk.Offer(reactivate=frozenset({"postmark"})),
+        offer=bk.Offer(),
         state={},
         sign=Signer("s").sign,
     )
@@ -316,10 +342,10 @@ def test_reactivate_button_only_where_the_esp_allows_it() -> None:
     assert button["action_id"].startswith(bk.ACTION_REACTIVATE)
     assert Signer("s").verify(button["value"])["p"] == "postmark"
     customer = bk.answer_message(
-        [allowed],
+        [Part(allowed, "postmark")],
         agent=False,
         locale="en",
-        offer=bk.Offer(reactivate=frozenset({"postmark"})),
+        offer=bk.Offer(),
         state={},
         sign=Signer("s").sign,
     )

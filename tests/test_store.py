@@ -293,7 +293,7 @@ async def test_an_unreachable_server_is_a_clear_error() -> None:
 
 
 async def test_small_shared_values_for_every_instance(pg_url: str) -> None:
-    from bot.slack.state import KeyValueStore, prefs_for
+    from bot.conversation.prefs import KeyValueStore, prefs_for
 
     a, b = await open_store(pg_url), await open_store(pg_url)
     try:

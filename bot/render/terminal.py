@@ -1,78 +1,74 @@
-"""A diagnosis for a person at a terminal: the verdict first, then what to do, then evidence."""
+"""A diagnosis for a person at a terminal: the verdict first, then what to do, then evidence.
+
+The same words and evidence lines as every other surface (bot.conversation), in the answer's
+language. Remote servers' text, addresses and payload fields are untrusted: control characters
+and bidirectional overrides are removed, so a reply cannot move the cursor, recolour the
+terminal or make text read backwards.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
+from bot.conversation import evidence, word
 from bot.model import Diagnosis
 
 _MARK = {"error": "✗", "warning": "!", "info": "✓"}
+# C0 and C1 controls (ESC starts every terminal escape sequence) and the bidi embeddings,
+# overrides and isolates of Unicode's "Trojan Source" (CVE-2021-42574).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
-def render_diagnosis(d: Diagnosis) -> str:
-    lines = [
-        f"{_MARK.get(d.severity, '•')} {d.answer.title}   [{d.verdict}]",
-        f"  {d.subject}",
-        "",
-        _wrap(d.answer.summary),
-    ]
+def render_diagnosis(d: Diagnosis, *, agent: bool = True) -> str:
+    """`agent` adds what only the support team reads: the verdict id, evidence and path."""
+    locale = d.answer.locale
+    title = f"{_MARK.get(d.severity, '•')} {safe(d.answer.title)}"
+    lines = [f"{title}   [{d.verdict}]" if agent else title, f"  {safe(_about(d, agent))}"]
+    lines += ["", _wrap(safe(d.answer.summary))]
     if d.answer.steps:
-        lines += ["", "What to do:"]
-        lines += [f"  {n}. {step}" for n, step in enumerate(d.answer.steps, start=1)]
+        lines += ["", f"{word(locale, 'steps')}:"]
+        lines += [f"  {n}. {safe(step)}" for n, step in enumerate(d.answer.steps, start=1)]
     if d.question is not None:
-        options = " / ".join(label for _, label in d.question.options)
-        lines += ["", f"To narrow it down: {d.question.text} ({options})"]
-    evidence = list(_evidence(d))
-    if evidence:
-        lines += ["", "Evidence:"] + [f"  {line}" for line in evidence]
-    lines += ["", f"Path: {' → '.join(d.path)}"]
+        options = " / ".join(safe(label) for _, label in d.question.options)
+        lines += ["", f"{word(locale, 'narrow')}: {safe(d.question.text)} ({options})"]
+    if agent:
+        shown = _evidence(d)
+        if shown:
+            lines += ["", f"{word(locale, 'evidence')}:", *(f"  {line}" for line in shown)]
+        lines += [f"! {safe(note)}" for note in d.notes]
+        lines += ["", f"{word(locale, 'path')}: {' → '.join(d.path)}"]
+    elif d.notes:
+        lines += ["", f"! {word(locale, 'partial')}"]
     return "\n".join(lines)
+
+
+def safe(text: str) -> str:
+    """`text` without anything a terminal would act on rather than show."""
+    return _UNSAFE.sub("", text)
+
+
+def _about(d: Diagnosis, agent: bool) -> str:
+    """Customers see the address, never our dispatch ids."""
+    return d.subject if agent else (d.recipient or d.subject)
+
+
+def _evidence(d: Diagnosis) -> list[str]:
+    said = word(d.answer.locale, "server_said")
+    lines = []
+    for line in evidence(d, d.answer.locale):
+        lines.append(safe(line.text))
+        if line.quote:
+            lines.append(f"    {said}: {safe(line.quote)}")
+    return lines
 
 
 def _wrap(text: str, width: int = 96) -> str:
     out, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
+    for chunk in text.split():
+        if line and len(line) + 1 + len(chunk) > width:
             out.append(line)
-            line = word
+            line = chunk
         else:
-            line = f"{line} {word}" if line else word
+            line = f"{line} {chunk}" if line else chunk
     out.append(line)
     return "\n".join(out)
-
-
-def _evidence(d: Diagnosis) -> list[str]:
-    lines: list[str] = []
-    if d.timeline:
-        for e in d.timeline.events:
-            code = " ".join(str(p) for p in (e.smtp_code, e.enhanced_status) if p)
-            detail = f" {code}" if code else ""
-            reason = f" ({e.reason})" if e.reason else ""
-            lines.append(
-                f"{e.timestamp:%Y-%m-%d %H:%M} UTC  {e.provider}: {e.event_type}{detail}{reason}"
-            )
-            if e.diagnostic:
-                lines.append(f"    server said: {_clip(e.diagnostic)}")
-    domain: dict[str, Any] = d.facts.get("domain") or {}
-    if domain.get("name"):
-        lines.append(f"DNS {domain['name']}: {_dns_summary(domain)}")
-    return lines
-
-
-def _dns_summary(domain: dict[str, Any]) -> str:
-    if domain.get("inconclusive"):
-        return f"inconclusive ({domain.get('cause')})"
-    if domain.get("exists") is False:
-        return "does not exist (NXDOMAIN)"
-    if domain.get("null_mx"):
-        return "null MX: accepts no mail"
-    if domain.get("mx"):
-        return "MX " + ", ".join(domain["mx"])
-    if domain.get("implicit_mx"):
-        return "no MX; its A/AAAA record receives mail"
-    return "exists, but has no mail server"
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,14 +46,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.diagnose import Diagnoser, Report
-from bot.query import parse
+from bot.conversation import Asker, Conversation, Prefs, Request, word
+from bot.diagnose import Diagnoser
 from bot.slack import blocks as bk
 from bot.slack import buttons, messages
-from bot.slack.audience import Asker, Classifier, choose_locale
+from bot.slack.audience import Classifier
 from bot.slack.middleware import DropRetries, LearnHome
 from bot.slack.settings import SlackSettings
-from bot.slack.state import Lookup, MemoryPrefs, Prefs, SeenEvents, Signer
+from bot.slack.state import SeenEvents, Signer
 from bot.trees import Knowledge
 from bot.trees import mrkdwn_escape as esc
 
@@ -65,11 +64,6 @@ COMMAND = "/whymail"
 DRAIN_SECONDS = 10.0
 #: The events the app subscribes to; app-manifest.yml must list exactly these.
 EVENTS = ("app_mention", "message", "app_home_opened")
-_NOT_LINKED = (
-    "I can only look things up for the account this conversation belongs to, and I cannot "
-    "tell which one that is here. Please ask in your shared support channel, or ask your "
-    "contact to link this channel."
-)
 
 
 class Reactivation(Protocol):
@@ -178,10 +172,9 @@ class WhymailSlack:
 
     app: AsyncApp
     settings: SlackSettings
-    diagnoser: Diagnoser
+    conversation: Conversation
     signer: Signer
     classifier: Classifier
-    prefs: Prefs
     knowledge: KnowledgeStatus | None
     esp: Reactivator | None = None
     inflight: Inflight = field(default_factory=Inflight)
@@ -234,67 +227,60 @@ class WhymailSlack:
 
     # -- the answering core, shared by every entry point ------------------------------------
 
+    @property
+    def diagnoser(self) -> Diagnoser:
+        return self.conversation.diagnoser
+
+    @property
+    def prefs(self) -> Prefs:
+        return self.conversation.prefs
+
     async def answer(
         self,
         text: str,
         asker: Asker,
         *,
         channel: str | None,
-        visible_to_channel: bool,
         answers: Mapping[str, str] | None = None,
         locale: str | None = None,
-        preface: list[bk.Block] | None = None,
+        eml: bytes | None = None,
     ) -> bk.Message:
-        if not asker.allowed:
-            return bk.notice(_NOT_LINKED)
-        chosen = locale or await self.locale_for(asker, text, channel)
-        report = await self.diagnoser.ask(
+        """The conversation's reply for Slack: a notice, or the answers with their buttons."""
+        request = Request(
             text,
-            locale=chosen,
-            audience=asker.audience,
-            tenant=asker.tenant,
-            escape=esc,
-            answers=answers,
+            asker,
+            locale=locale,
+            place_locale=self.classifier.channel_locale(channel),
+            answers=dict(answers or {}),
+            eml=eml,
         )
-        if report.empty or not report.diagnoses:
+        reply = await self.conversation.ask(request)
+        if reply.notice in ("not_linked", "no_failed_recipient"):
+            return bk.notice(word(reply.locale, reply.notice))
+        preface = []
+        if reply.bounce:
+            preface.append(bk.section(bk.bounce_summary(reply.bounce, reply.locale)))
+        if not reply.parts:
             return bk.Message(
                 "Nothing to look up",
-                [
-                    *(preface or []),
-                    bk.section("I found no address or dispatch id to look up."),
-                    bk.section(bk.HELP),
-                ],
+                [*preface, bk.section(word(reply.locale, "nothing_found")), bk.section(bk.HELP)],
             )
         # History is written after the answer is on its way; it never delays or costs one.
-        self.inflight.start(self._remember(asker.user, text, report))
-        state = {"l": chosen, "ch": channel or "", "a": dict(answers or {})}
+        self.inflight.start(self.conversation.remember(asker.user, text, reply))
+        state = {"l": reply.locale, "ch": channel or "", "a": dict(answers or {})}
         offer = bk.Offer(
             share=asker.agent and bool(channel) and not (channel or "").startswith("D"),
             details=asker.agent,
-            reactivate=frozenset(self.esp.clients) if self.esp and asker.agent else frozenset(),
         )
         return bk.answer_message(
-            report.diagnoses,
+            reply.parts,
             agent=asker.agent,
-            locale=chosen,
+            locale=reply.locale,
             offer=offer,
             state=state,
             sign=self.signer.sign,
-            preface=preface or (),
+            preface=preface,
         )
-
-    async def locale_for(self, asker: Asker, text: str, channel: str | None) -> str:
-        explicit = await self.prefs.locale(asker.user) or parse(text).locale_hint
-        return choose_locale(explicit, asker.locale, self.classifier.channel_locale(channel))
-
-    async def _remember(self, user: str, text: str, report: Report) -> None:
-        verdicts = ", ".join(dict.fromkeys(d.verdict for d in report.diagnoses))
-        try:
-            await self.prefs.remember(
-                user, Lookup(bk.clip(" ".join(text.split()), 200), verdicts, time.time())
-            )
-        except Exception:  # history is a convenience; it never costs an answer
-            log.exception("could not remember a lookup")
 
     async def respond(self, url: str | None, message: bk.Message, *, replace: bool = False) -> None:
         """Post through `response_url`: ephemeral, retried on 429 like the Web API client."""
@@ -331,13 +317,18 @@ def build_app(
         process_before_response=True,
         name="whymail",
     )
+    conversation = Conversation(
+        diagnoser,
+        escape=esc,
+        prefs=prefs,
+        reactivation=lambda: frozenset(esp.clients) if esp is not None else frozenset(),
+    )
     bot = WhymailSlack(
         app=app,
         settings=settings,
-        diagnoser=diagnoser,
+        conversation=conversation,
         signer=Signer(secret),
         classifier=Classifier(settings),
-        prefs=prefs or MemoryPrefs(),
         knowledge=knowledge,
         esp=esp,
     )

@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.conversation.asker import AGENT, CUSTOMER, Asker
 from bot.slack.settings import SlackSettings
 from bot.trees import choose_locale
 
@@ -26,24 +27,7 @@ __all__ = ["AGENT", "CUSTOMER", "Asker", "Classifier", "Where", "choose_locale"]
 
 log = logging.getLogger(__name__)
 
-AGENT, CUSTOMER = "agent", "customer"
 CACHE_SECONDS = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class Asker:
-    user: str
-    audience: str
-    #: None only for agents: every tenant. A customer always has one, or `allowed` is False.
-    tenant: str | None
-    allowed: bool
-    locale: str | None
-    external_channel: bool
-    why: str
-
-    @property
-    def agent(self) -> bool:
-        return self.audience == AGENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.model import DeliveryEvent, Diagnosis
+from bot.bounces import BouncedRecipient
+from bot.conversation import Part, evidence, word
+from bot.conversation.evidence import MAX_EVENTS_SHOWN, event_line, one_line
+from bot.conversation.pasted import summary
+from bot.model import Diagnosis
 from bot.trees import mrkdwn_escape as esc
 
 Block = dict[str, Any]
@@ -30,8 +34,6 @@ MAX_FALLBACK = 3000
 #: Our budget for all text in one message; Slack's documented ceiling is 12,000 characters and
 #: `msg_blocks_too_long` has been seen at ~13 k, so stay well clear.
 MAX_MESSAGE_CHARS = 9000
-MAX_EVENTS_SHOWN = 6
-MAX_DIAGNOSTIC = 300
 
 ACTION_SHARE = "whymail_share"
 ACTION_DETAILS = "whymail_details"
@@ -42,38 +44,6 @@ VIEW_LOOKUP = "whymail_lookup"
 VIEW_DETAILS = "whymail_details_view"
 
 _SEVERITY_ICON = {"error": ":x:", "warning": ":warning:", "info": ":information_source:"}
-
-#: The few words of chrome around the trees' texts, in the trees' locales.
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "steps": "What to do",
-        "more": "more answers not shown",
-        "evidence": "Evidence",
-        "partial": "Some delivery records could not be checked just now; ask again later.",
-    },
-    "nb": {
-        "steps": "Hva du kan gjøre",
-        "more": "flere svar vises ikke",
-        "evidence": "Bevis",
-        "partial": "Noen leveringsopplysninger kunne ikke sjekkes akkurat nå; spør igjen senere.",
-    },
-    "nl": {
-        "steps": "Wat te doen",
-        "more": "meer antwoorden niet getoond",
-        "evidence": "Bewijs",
-        "partial": "Sommige bezorggegevens konden nu niet worden gecontroleerd; vraag het later.",
-    },
-    "pt-BR": {
-        "steps": "O que fazer",
-        "more": "outras respostas não exibidas",
-        "evidence": "Provas",
-        "partial": "Alguns registros de entrega não puderam ser consultados; tente mais tarde.",
-    },
-}
-
-
-def word(locale: str, key: str) -> str:
-    return _WORDS.get(locale, _WORDS["en"])[key]
 
 
 def clip(text: str, limit: int) -> str:
@@ -130,15 +100,13 @@ class Offer:
     share: bool = False
     details: bool = False
     questions: bool = True
-    #: ESPs whose API can take an address off their suppression list (configured accounts).
-    reactivate: frozenset[str] = frozenset()
 
 
 AGENT_DEFAULT_ACTIONS = ("share_with_customer", "details")
 
 
 def answer_message(
-    diagnoses: Sequence[Diagnosis],
+    parts: Sequence[Part],
     *,
     agent: bool,
     locale: str,
@@ -151,20 +119,20 @@ def answer_message(
     blocks: list[Block] = list(preface)
     used = text_size(blocks)
     shown = 0
-    for index, diagnosis in enumerate(diagnoses):
-        part = _diagnosis_blocks(diagnosis, agent, offer, state, sign, index)
+    for index, part in enumerate(parts):
+        rendered = _diagnosis_blocks(part, agent, offer, state, sign, index)
         if index:
-            part.insert(0, {"type": "divider"})
-        size = text_size(part)
-        if len(blocks) + len(part) > MAX_BLOCKS - 1 or used + size > MAX_MESSAGE_CHARS:
+            rendered.insert(0, {"type": "divider"})
+        size = text_size(rendered)
+        if len(blocks) + len(rendered) > MAX_BLOCKS - 1 or used + size > MAX_MESSAGE_CHARS:
             break
-        blocks += part
+        blocks += rendered
         used += size
         shown += 1
-    hidden = len(diagnoses) - shown
+    hidden = len(parts) - shown
     if hidden:
         blocks.append(context(f"+{hidden} {word(locale, 'more')}"))
-    return Message(fallback(diagnoses, agent=agent), blocks)
+    return Message(fallback([p.diagnosis for p in parts], agent=agent), blocks)
 
 
 def label(d: Diagnosis, *, agent: bool) -> str:
@@ -181,13 +149,14 @@ def fallback(diagnoses: Sequence[Diagnosis], *, agent: bool = False) -> str:
 
 
 def _diagnosis_blocks(
-    d: Diagnosis,
+    part: Part,
     agent: bool,
     offer: Offer,
     state: Mapping[str, Any],
     sign: Sign,
     index: int,
 ) -> list[Block]:
+    d = part.diagnosis
     icon = _SEVERITY_ICON.get(d.severity, "")
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"{icon} {d.answer.title}".strip(), MAX_HEADER)},
@@ -202,9 +171,9 @@ def _diagnosis_blocks(
         steps = "\n".join(f"{n}. {s}" for n, s in enumerate(d.answer.steps, 1))
         blocks.append(section(f"*{word(d.answer.locale, 'steps')}*\n{steps}"))
     if agent:
-        evidence = evidence_text(d)
-        if evidence:
-            blocks.append(section(f"*{word(d.answer.locale, 'evidence')}*\n{evidence}"))
+        shown = evidence_text(d)
+        if shown:
+            blocks.append(section(f"*{word(d.answer.locale, 'evidence')}*\n{shown}"))
         if d.notes:
             blocks.append(context("\n".join(f":warning: {esc(n)}" for n in d.notes[:5])))
     elif d.notes:
@@ -235,7 +204,7 @@ def _diagnosis_blocks(
         )
     if agent and offer.details and "details" in actions:
         elements.append(button("Details", f"{ACTION_DETAILS}:{index}", sign(subject_state)))
-    provider = reactivation_provider(d, offer.reactivate)
+    provider = part.reactivate
     if agent and provider and d.recipient and "reactivate" in actions:
         value = sign({**subject_state, "p": provider, "r": d.recipient})
         element = button(
@@ -258,15 +227,6 @@ def _diagnosis_blocks(
     return blocks
 
 
-def reactivation_provider(d: Diagnosis, configured: frozenset[str]) -> str | None:
-    """The ESP that suppressed the address, when we can ask it to lift that and it allows it."""
-    for event in reversed(d.timeline.events if d.timeline else ()):
-        if event.provider in configured:
-            # Postmark says per bounce whether it can be reactivated (spam complaints cannot).
-            return None if event.raw.get("CanActivate") is False else event.provider
-    return None
-
-
 def subject_query(d: Diagnosis) -> str:
     """The text that looks this one subject up again on any instance."""
     if d.recipient:
@@ -275,49 +235,29 @@ def subject_query(d: Diagnosis) -> str:
 
 
 def evidence_text(d: Diagnosis, *, limit: int = MAX_EVENTS_SHOWN) -> str:
+    """The evidence lines, escaped; the server's words as a quotation under their event."""
+    said = word(d.answer.locale, "server_said")
     lines = []
-    events: Sequence[DeliveryEvent] = d.timeline.events if d.timeline else ()
-    for event in events[-limit:]:
-        lines.append(event_line(event))
-        if event.diagnostic:
-            lines.append(f">server said: `{esc(clip(one_line(event.diagnostic), MAX_DIAGNOSTIC))}`")
-    if len(events) > limit:
-        lines.insert(0, f"_…{len(events) - limit} earlier events_")
-    dns = dns_line(d.facts.get("domain"))
-    if dns:
-        lines.append(dns)
+    for line in evidence(d, d.answer.locale, limit=limit):
+        lines.append(esc(line.text))
+        if line.quote:
+            lines.append(f">{said}: `{esc(line.quote)}`")
     return "\n".join(lines)
 
 
-def event_line(event: DeliveryEvent) -> str:
-    when = event.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    code = " ".join(str(p) for p in (event.smtp_code, event.enhanced_status) if p)
-    reason = f" ({event.reason})" if event.reason else ""
-    return esc(f"{when}  {event.provider}: {event.event_type.value} {code}{reason}".rstrip())
-
-
-def dns_line(domain: Any) -> str:
-    if not isinstance(domain, Mapping) or not domain.get("name"):
-        return ""
-    name = esc(str(domain["name"]))
-    if domain.get("inconclusive"):
-        return f"DNS {name}: inconclusive ({esc(str(domain.get('cause') or 'no answer'))})"
-    if domain.get("exists") is False:
-        return f"DNS {name}: the domain does not exist (NXDOMAIN)"
-    if domain.get("null_mx"):
-        return f"DNS {name}: null MX, accepts no mail"
-    mx = [esc(str(h)) for h in domain.get("mx") or ()]
-    if mx:
-        return f"DNS {name}: MX {', '.join(mx[:5])}"
-    if domain.get("implicit_mx"):
-        return f"DNS {name}: no MX; mail goes to its A/AAAA address"
-    if domain.get("accepts_mail") is False:
-        return f"DNS {name}: no MX and no address, accepts no mail"
-    return ""
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
+def bounce_summary(rows: Sequence[BouncedRecipient], locale: str) -> str:
+    """What a pasted or attached bounce says, before the answers about its recipients."""
+    lines = [f"*{word(locale, 'bounce_says')}:*"]
+    said = word(locale, "server_said")
+    shown = summary(rows, locale)
+    for row in shown:
+        code = esc(row.code)
+        lines.append(f"• {esc(row.recipient)}: {row.kind}, `{esc(row.reason)}` {code}".rstrip())
+        if row.diagnostic:
+            lines.append(f">{said}: `{esc(clip(one_line(row.diagnostic), 300))}`")
+    if len(rows) > len(shown):
+        lines.append(f"+{len(rows) - len(shown)} {word(locale, 'more_recipients')}")
+    return "\n".join(lines)
 
 
 def details_view(diagnoses: Sequence[Diagnosis]) -> Block:
@@ -330,7 +270,7 @@ def details_view(diagnoses: Sequence[Diagnosis]) -> Block:
         ]
         events = d.timeline.events if d.timeline else ()
         for event in events[-20:]:
-            text = event_line(event)
+            text = esc(event_line(event))
             if event.message_id:
                 text += f"\nmessage id `{esc(event.message_id)}`"
             if event.diagnostic:

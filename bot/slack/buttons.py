@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.conversation import AGENT, CUSTOMER, Asker
 from bot.slack import blocks as bk
-from bot.slack.audience import AGENT, CUSTOMER, Asker, Where, choose_locale
-from bot.slack.messages import answer_text
+from bot.slack.audience import Where
 from bot.slack.state import BadState
+from bot.trees import choose_locale
 from bot.trees import mrkdwn_escape as esc
 
 if TYPE_CHECKING:
@@ -80,7 +81,6 @@ def share(bot: WhymailSlack) -> Handler:
             str(state.get("q") or ""),
             customer,
             channel=channel,
-            visible_to_channel=True,
             answers=state.get("a"),
             locale=choose_locale(locale, None, None),
         )
@@ -132,7 +132,6 @@ def answer_question(bot: WhymailSlack) -> Handler:
             str(state.get("q") or ""),
             presser,
             channel=channel,
-            visible_to_channel=not ephemeral,
             answers=state.get("a"),
             locale=state.get("l"),
         )
@@ -204,7 +203,7 @@ def lookup_submitted(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
 
         async def work() -> None:
             asker = await bot.classifier.classify(client, where, visible_to_channel=False)
-            message = await answer_text(bot, text, asker, channel=None, visible=False)
+            message = await bot.answer(text, asker, channel=None)
             await client.chat_postMessage(channel=user, **message.as_kwargs())
 
         bot.inflight.start(work())

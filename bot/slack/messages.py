@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.bounces import BouncedRecipient, parse_bounce
 from bot.slack import blocks as bk
-from bot.slack.audience import Asker, Where
+from bot.slack.audience import Where
 from bot.slack.files import FileRefused, download_eml, is_eml
 from bot.trees import LOCALES
 from bot.trees import mrkdwn_escape as esc
@@ -26,11 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
-_BOUNCE_HINT = re.compile(
-    r"(?im)^(?:final-recipient|diagnostic-code|status|action):"
-    r"|\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b"
-    r"|delivery (?:has )?failed|undeliver|mail delivery (?:subsystem|failed)"
-)
 _LANG_USAGE = (
     f"Use `/whymail lang {'|'.join(LOCALES)}`, or `/whymail lang auto` for Slack's language."
 )
@@ -60,7 +54,7 @@ def command(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
         async def work() -> None:
             try:
                 asker = await bot.classifier.classify(client, where, visible_to_channel=False)
-                message = await answer_text(bot, text, asker, channel=where.channel, visible=False)
+                message = await bot.answer(text, asker, channel=where.channel)
             except Exception:
                 log.exception("slash command failed")
                 message = bk.notice(
@@ -85,45 +79,6 @@ async def _set_lang(bot: WhymailSlack, user: str, value: str) -> bk.Message:
         return bk.notice(f"I do not speak {esc(bk.clip(value, 20))} yet. {_LANG_USAGE}")
     await bot.prefs.set_locale(user, chosen)
     return bk.notice(f"From now on I answer you in {chosen}.")
-
-
-async def answer_text(
-    bot: WhymailSlack,
-    text: str,
-    asker: Asker,
-    *,
-    channel: str | None,
-    visible: bool,
-    eml: bytes | None = None,
-) -> bk.Message:
-    """Pasted bounces and .eml files are explained, then their recipients are looked up."""
-    rows: list[BouncedRecipient] = []
-    if eml is not None:
-        rows = parse_bounce(eml)
-        if not rows:
-            return bk.notice("I could not find a failed recipient in that email.")
-    elif "\n" in text and _BOUNCE_HINT.search(text):
-        rows = parse_bounce(text)
-    if not rows:
-        return await bot.answer(text, asker, channel=channel, visible_to_channel=visible)
-    preface = [bk.section(_bounce_summary(rows))]
-    query = " ".join(dict.fromkeys(r.recipient for r in rows))
-    return await bot.answer(
-        query, asker, channel=channel, visible_to_channel=visible, preface=preface
-    )
-
-
-def _bounce_summary(rows: list[BouncedRecipient]) -> str:
-    lines = ["*This bounce email says:*"]
-    for row in rows[:10]:
-        kind = {True: "hard bounce", False: "soft bounce", None: "bounce"}[row.hard]
-        code = " ".join(str(p) for p in (row.smtp_code, row.status) if p)
-        lines.append(f"• {esc(row.recipient)}: {kind}, `{esc(row.reason)}` {esc(code)}".rstrip())
-        if row.diagnostic:
-            lines.append(f">server said: `{esc(bk.clip(bk.one_line(row.diagnostic), 300))}`")
-    if len(rows) > 10:
-        lines.append(f"+{len(rows) - 10} more recipients")
-    return "\n".join(lines)
 
 
 def mention(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
@@ -191,9 +146,7 @@ async def _reply_in_thread(
         if not text.strip() and eml is None:
             message = bk.help_message()
         else:
-            message = await answer_text(
-                bot, text, asker, channel=where.channel, visible=not where.is_im, eml=eml
-            )
+            message = await bot.answer(text, asker, channel=where.channel, eml=eml)
     except FileRefused as exc:
         message = bk.notice(esc(str(exc)))
     except Exception:

@@ -64,6 +64,8 @@ class Provider(Generic[S]):
     challenge: str | None = None
     #: Top-level keys only this provider's payloads carry, to name the owner of a stray line.
     marks: tuple[str, ...] = ()
+    #: Whether the provider lets an agent lift the suppression this event speaks of.
+    can_reactivate: Callable[[DeliveryEvent], bool] = lambda _: True
 
 
 class Providers(Mapping[str, "Provider[Any]"]):

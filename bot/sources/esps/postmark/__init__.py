@@ -58,6 +58,11 @@ def _client(settings: PostmarkSettings, http: httpx.AsyncClient) -> PostmarkClie
     return PostmarkClient(settings.postmark_server_token, http, settings.postmark_api_url)
 
 
+def _can_reactivate(event: DeliveryEvent) -> bool:
+    """Postmark says per bounce whether it can be reactivated (spam complaints cannot)."""
+    return event.raw.get("CanActivate") is not False
+
+
 ESP = Provider(
     name="postmark",
     display="Postmark",
@@ -69,4 +74,5 @@ ESP = Provider(
     client=_client,
     challenge='Basic realm="whymail postmark webhook"',
     marks=("RecordType",),
+    can_reactivate=_can_reactivate,
 )

@@ -1,0 +1,80 @@
+"""The evidence under an answer, as lines any surface can show: what each event was, what the
+remote server said, what DNS found. Lines carry untrusted text as it came; each renderer makes
+it safe for its medium (mrkdwn escaping in Slack, control characters stripped in a terminal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from bot.conversation.words import word
+from bot.model import DeliveryEvent, Diagnosis
+
+#: The newest events shown under an answer; the rest are counted.
+MAX_EVENTS_SHOWN = 6
+MAX_DIAGNOSTIC = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    #: The remote server's own words, shown as a quotation under the line.
+    quote: str | None = None
+
+
+def evidence(d: Diagnosis, locale: str, *, limit: int = MAX_EVENTS_SHOWN) -> list[Line]:
+    events: Sequence[DeliveryEvent] = d.timeline.events if d.timeline else ()
+    lines = []
+    if len(events) > limit:
+        lines.append(Line(f"… {len(events) - limit} {word(locale, 'earlier_events')}"))
+    for event in events[-limit:]:
+        quote = clip(one_line(event.diagnostic), MAX_DIAGNOSTIC) if event.diagnostic else None
+        lines.append(Line(event_line(event), quote))
+    dns = dns_line(d.facts.get("domain"), locale)
+    if dns:
+        lines.append(Line(dns))
+    return lines
+
+
+def event_line(event: DeliveryEvent) -> str:
+    when = event.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    code = " ".join(str(p) for p in (event.smtp_code, event.enhanced_status) if p)
+    reason = f" ({event.reason})" if event.reason else ""
+    return f"{when}  {event.provider}: {event.event_type.value} {code}{reason}".rstrip()
+
+
+def dns_line(domain: Any, locale: str) -> str:
+    """One line on the recipient's domain, the same wording on every surface."""
+    if not isinstance(domain, Mapping) or not domain.get("name"):
+        return ""
+    summary = dns_summary(domain, locale)
+    return f"DNS {domain['name']}: {summary}" if summary else ""
+
+
+def dns_summary(domain: Mapping[str, Any], locale: str) -> str:
+    if domain.get("inconclusive"):
+        cause = str(domain.get("cause") or word(locale, "dns_no_answer"))
+        return word(locale, "dns_inconclusive", cause=cause)
+    if domain.get("exists") is False:
+        return word(locale, "dns_nxdomain")
+    if domain.get("null_mx"):
+        return word(locale, "dns_null_mx")
+    mx = [str(h) for h in domain.get("mx") or ()]
+    if mx:
+        return word(locale, "dns_mx", hosts=", ".join(mx[:5]))
+    if domain.get("implicit_mx"):
+        return word(locale, "dns_implicit_mx")
+    if domain.get("accepts_mail") is False:
+        return word(locale, "dns_no_mail")
+    return ""
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())

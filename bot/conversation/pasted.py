@@ -1,0 +1,82 @@
+"""A bounce email someone pasted or attached: its failed recipients become evidence for the
+core (events beside the stored ones), and a short summary of what the bounce itself says.
+
+The bounce's own words decide the answer when nothing else is known of the recipient, so an
+agent who pastes a bounce for an address the store never saw still gets a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.addresses import normalise_address
+from bot.bounces import BouncedRecipient, parse_bounce
+from bot.conversation.words import word
+from bot.model import DeliveryEvent, EventType
+
+#: What the evidence lines name as the source of a pasted bounce's events.
+SOURCE = "bounce email"
+MAX_SUMMARY_ROWS = 10
+
+_BOUNCE_HINT = re.compile(
+    r"(?im)^(?:final-recipient|diagnostic-code|status|action):"
+    r"|\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b"
+    r"|delivery (?:has )?failed|undeliver|mail delivery (?:subsystem|failed)"
+)
+
+
+def looks_like_bounce(text: str) -> bool:
+    """A pasted bounce spans lines and shows DSN fields, an SMTP reply or the usual wording;
+    a one-line question never counts, even when it quotes a reply code."""
+    return "\n" in text and bool(_BOUNCE_HINT.search(text))
+
+
+def read(message: bytes | str) -> list[BouncedRecipient]:
+    return parse_bounce(message)
+
+
+def as_events(rows: Sequence[BouncedRecipient], now: datetime | None = None) -> list[DeliveryEvent]:
+    """One event per failed recipient, as of now: the newest word on that recipient."""
+    when = now or datetime.now(UTC)
+    return [
+        DeliveryEvent(
+            provider=SOURCE,
+            event_type=EventType.DEFERRED if row.hard is False else EventType.BOUNCED,
+            timestamp=when,
+            recipient=normalise_address(row.recipient),
+            smtp_code=row.smtp_code,
+            enhanced_status=row.status,
+            diagnostic=row.diagnostic,
+            mx_host=row.mx_host,
+            reason=row.reason,
+            hard=row.hard,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryLine:
+    recipient: str
+    kind: str
+    reason: str
+    code: str
+    diagnostic: str | None
+
+
+def summary(rows: Sequence[BouncedRecipient], locale: str) -> list[SummaryLine]:
+    """What the bounce says of each recipient, in the asker's words; untrusted text as it came."""
+    kinds = {True: "hard_bounce", False: "soft_bounce", None: "bounce"}
+    return [
+        SummaryLine(
+            row.recipient,
+            word(locale, kinds[row.hard]),
+            row.reason,
+            " ".join(str(p) for p in (row.smtp_code, row.status) if p),
+            row.diagnostic,
+        )
+        for row in rows[:MAX_SUMMARY_ROWS]
+    ]

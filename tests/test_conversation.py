@@ -1,0 +1,112 @@
+"""The conversation layer, with the real pipeline under it (store, loopback DNS, shipped trees):
+what any surface gets for what people send, before any surface renders it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.checks import DNSClient
+from bot.checks.dns import parse_nameservers
+from bot.config import shipped_knowledge
+from bot.conversation import AGENT, CUSTOMER, Asker, Conversation, Request, word
+from bot.diagnose import Diagnoser
+from bot.model import DeliveryEvent, EventType
+from bot.render.terminal import render_diagnosis
+from bot.sources.store import Store
+from bot.trees import Knowledge
+
+OLA = "ola@firma.mailtest.test"
+AGENT_ASKS = Asker("U1", AGENT, None, True)
+BOUNCE = f"""From: MAILER-DAEMON@mx.firma.mailtest.test
+To: faktura@acme.mailtest.test
+Subject: Undelivered Mail Returned to Sender
+Content-Type: text/plain
+
+This is the mail system at host mx.firma.mailtest.test.
+I'm sorry to have to inform you that your message could not be delivered.
+
+<{OLA}>: host mx.firma.mailtest.test said: 550 5.1.1 <{OLA}>:
+    Recipient address rejected: User unknown in virtual mailbox table
+"""
+
+
+@pytest.fixture
+def conversation(store: Store, localdns_server: Any) -> Conversation:
+    knowledge = Knowledge.load(shipped_knowledge())
+    dns = DNSClient(parse_nameservers(localdns_server.address), timeout=1)
+    return Conversation(Diagnoser(store, dns, lambda: knowledge))
+
+
+async def test_a_pasted_bounce_answers_from_its_own_evidence(conversation: Conversation) -> None:
+    """The store has never heard of the address: the bounce's words decide the verdict."""
+    reply = await conversation.ask(Request(BOUNCE, AGENT_ASKS))
+    assert [r.recipient for r in reply.bounce] == [OLA]
+    (part,) = reply.parts
+    assert part.diagnosis.recipient == OLA
+    assert part.diagnosis.verdict == "user_unknown"
+    (event,) = part.diagnosis.timeline.events if part.diagnosis.timeline else ()
+    assert event.enhanced_status == "5.1.1"
+    assert "User unknown" in (event.diagnostic or "")
+
+
+async def test_a_pasted_bounce_joins_what_the_store_knows(
+    conversation: Conversation, store: Store
+) -> None:
+    sent = DeliveryEvent(
+        "postmark", EventType.SENT, datetime(2026, 11, 20, 8, tzinfo=UTC), OLA, dedupe_key="s1"
+    )
+    await store.add_events([sent])
+    reply = await conversation.ask(Request(BOUNCE, AGENT_ASKS))
+    (part,) = reply.parts
+    events = part.diagnosis.timeline.events if part.diagnosis.timeline else ()
+    assert [e.event_type for e in events][-1] is EventType.BOUNCED
+    assert part.diagnosis.verdict == "user_unknown"
+
+
+async def test_an_email_without_a_failed_recipient_says_so_in_the_askers_language(
+    conversation: Conversation,
+) -> None:
+    asker = Asker("U2", CUSTOMER, "acme", True, locale="nl-NL")
+    reply = await conversation.ask(Request("", asker, eml=b"Subject: hello\n\nhi"))
+    assert reply.notice == "no_failed_recipient"
+    assert reply.locale == "nl"
+
+
+async def test_an_unlinked_customer_gets_the_notice_in_the_places_language(
+    conversation: Conversation,
+) -> None:
+    nobody = Asker("U3", CUSTOMER, None, False)
+    reply = await conversation.ask(Request(OLA, nobody, place_locale="pt-BR"))
+    assert reply.notice == "not_linked"
+    assert not reply.parts
+    assert word(reply.locale, "not_linked").startswith("Só posso consultar")
+
+
+async def test_the_language_is_chosen_once_from_the_text_then_the_person(
+    conversation: Conversation,
+) -> None:
+    norwegian = await conversation.ask(
+        Request(f"hvorfor fikk ikke {OLA} fakturaen?", Asker("U4", AGENT, None, True, "nl-NL"))
+    )
+    assert norwegian.locale == "nb"
+    dutch = await conversation.ask(Request(OLA, Asker("U4", AGENT, None, True, "nl-NL")))
+    assert dutch.locale == "nl"
+    await conversation.set_locale("U4", "pt-BR")
+    chosen = await conversation.ask(Request(OLA, Asker("U4", AGENT, None, True, "nl-NL")))
+    assert chosen.locale == "pt-BR"
+
+
+async def test_the_terminal_shows_the_same_answer_in_its_language(
+    conversation: Conversation,
+) -> None:
+    reply = await conversation.ask(Request(BOUNCE, Asker("U5", AGENT, None, True, "nb-NO")))
+    shown = render_diagnosis(reply.parts[0].diagnosis)
+    for label in ("steps", "evidence", "path", "server_said"):
+        assert word("nb", label) in shown
+    assert "What to do" not in shown
+    customer = render_diagnosis(reply.parts[0].diagnosis, agent=False)
+    assert "user_unknown" not in customer
+    assert word("nb", "path") not in customer

@@ -7,21 +7,19 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
-from bot.checks import DNSClient
+from bot.app import running
 from bot.config import ConfigError, Settings
 from bot.diagnose import Diagnoser, Report
 from bot.render.terminal import render_diagnosis
 from bot.sources.ingest import IngestReport, UnknownProvider, bounded_lines, ingest_lines
 from bot.sources.normalizers import NORMALIZERS
-from bot.sources.store import Store, StoreError, open_store
+from bot.sources.store import StoreError, open_store
 from bot.trees import LOCALES, Knowledge, KnowledgeError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -213,92 +211,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-@dataclass(frozen=True, slots=True)
-class _Environment:
-    diagnoser: Diagnoser
-    store: Store
-
-
-def _fixed(knowledge: Knowledge) -> Callable[[], Knowledge]:
-    return lambda: knowledge
-
-
-@asynccontextmanager
-async def _environment(
-    settings: Settings, demo: bool, live: Callable[[], Knowledge] | None = None
-) -> AsyncIterator[_Environment]:
-    """`live`, when given, supplies the trees per answer (a running bot's reloading watcher)."""
-    knowledge = live or _fixed(Knowledge.load(settings.knowledge))
-    if demo:
-        from bot.demo import demo_world
-
-        async with demo_world() as (store, nameservers):
-            dns = DNSClient(nameservers, timeout=settings.dns_timeout)
-            yield _Environment(
-                Diagnoser(
-                    store,
-                    dns,
-                    knowledge,
-                    dns_deadline=settings.dns_deadline,
-                    checks=settings.checks,
-                ),
-                store,
-            )
-        return
-    from bot.sources.esp import EspSources
-
-    store = await open_store(settings.store)
-    esp = EspSources.from_settings(settings.esp)
-    try:
-        dns = DNSClient(settings.dns_nameservers or None, timeout=settings.dns_timeout)
-        yield _Environment(
-            Diagnoser(
-                store,
-                dns,
-                knowledge,
-                dns_deadline=settings.dns_deadline,
-                checks=settings.checks,
-                esp=esp if esp.clients else None,
-            ),
-            store,
-        )
-    finally:
-        await esp.aclose()
-        await store.close()
-
-
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.trees.reload import KnowledgeWatcher
-    from bot.web import Faults, parse_listen, serve
+    from bot.web import parse_listen, serve
 
     try:
         listen = parse_listen(args.http) if args.http else None
     except ValueError as exc:
         raise CliError(f"--http: {exc}", EXIT_USAGE) from None
-    # The trees reload while the bot runs; refused edits go to the Slack fault channel.
-    faults = Faults()
-    watcher = KnowledgeWatcher(settings.knowledge, on_fault=faults)
-    watcher.start()
     try:
-        async with _environment(settings, args.demo, live=watcher.current) as env:
-            await serve(
-                settings, env.diagnoser, env.store, http=listen, knowledge=watcher, faults=faults
-            )
+        # The trees reload while the bot runs; refused edits go to the Slack fault channel.
+        async with running(settings, demo=args.demo, watch=True) as app:
+            await serve(app, http=listen)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    finally:
-        await watcher.stop()
     return EXIT_OK
 
 
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     text = " ".join(args.text)
-    async with _environment(settings, args.demo) as env:
+    async with running(settings, demo=args.demo) as app:
         if args.demo and not text.strip():
             from bot.demo import DEMO_QUESTIONS
 
-            return await _tour(env.diagnoser, DEMO_QUESTIONS, args)
-        report = await env.diagnoser.ask(
+            return await _tour(app.diagnoser, DEMO_QUESTIONS, args)
+        report = await app.diagnoser.ask(
             text, locale=args.locale, audience=args.audience, tenant=args.tenant
         )
     if report.empty:

@@ -27,6 +27,7 @@ _ENV_KEYS = {
     "dns_nameservers": "WHYMAIL_DNS_NAMESERVERS",
     "dns_timeout": "WHYMAIL_DNS_TIMEOUT",
     "knowledge": "WHYMAIL_KNOWLEDGE",
+    "api_token": "WHYMAIL_API_TOKEN",
     **_ESP_ENV_KEYS,
     **_SLACK_ENV_KEYS,
 }
@@ -47,6 +48,8 @@ class Settings:
     dns_nameservers: tuple[tuple[str, int], ...] = ()
     dns_timeout: float = 2.0
     knowledge: Path = field(default_factory=shipped_knowledge)
+    #: The bearer token of `POST /api/ask`; unset, the endpoint refuses every request.
+    api_token: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     esp: EspSettings = field(default_factory=EspSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
@@ -103,7 +106,8 @@ class Settings:
             store=str(values["store"]) if values.get("store") else None,
             dns_nameservers=tuple(nameservers),
             dns_timeout=timeout,
-            knowledge=Path(knowledge).expanduser() if knowledge else shipped_knowledge(),
+            knowledge=knowledge_dir,
+            api_token=str(values["api_token"]) if values.get("api_token") else None,
             extra=extra,
             esp=esp,
             slack=slack,

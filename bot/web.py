@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.config import Settings
-from bot.diagnose import Diagnoser
+from bot import jsonapi
+from bot.conversation import Conversation
 from bot.metrics import RequestMetrics, render_metrics
-from bot.sources.esp import EspSources
-from bot.sources.store import Store
 from bot.sources.webhooks import WebhookReceiver
+from bot.trees.status import KnowledgeSource, status
 
 if TYPE_CHECKING:
-    from bot.slack.app import KnowledgeStatus, WhymailSlack
+    from bot.app import App
+    from bot.slack.app import WhymailSlack
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +42,17 @@ class Parts:
 
     slack: WhymailSlack | None = None
     webhooks: WebhookReceiver | None = None
-    knowledge: KnowledgeStatus | None = None
-
-
-class Faults:
-    """Where the knowledge watcher reports a refused edit. The watcher starts before the Slack
-    app exists, so the app subscribes later; each subscriber gets the problems."""
-
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[Sequence[Any]], Awaitable[None]]] = []
-
-    def subscribe(self, subscriber: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
-        self._subscribers.append(subscriber)
-
-    async def __call__(self, problems: Sequence[Any]) -> None:
-        for subscriber in self._subscribers:
-            await subscriber(problems)
+    knowledge: KnowledgeSource | None = None
+    #: The JSON ask surface (`POST /api/ask`) and the bearer token it demands.
+    ask: Conversation | None = None
+    api_token: str | None = None
 
 
 def build_asgi(parts: Parts) -> Starlette:
     routes = [
         Route("/slack/events", _slack_route(parts), methods=["POST"]),
         Route("/webhooks/{provider}", _webhook_route(parts), methods=["POST"]),
+        Route("/api/ask", _ask_route(parts), methods=["POST"]),
         Route("/healthz", _health_route(parts), methods=["GET"]),
         # `GET /metrics` exactly (a mounted app would redirect it to `/metrics/`).
         Route("/metrics", _metrics, methods=["GET"]),
@@ -113,17 +102,34 @@ def _webhook_route(parts: Parts) -> Endpoint:
     return webhook
 
 
+def _ask_route(parts: Parts) -> Endpoint:
+    async def ask(request: Request) -> Response:
+        try:
+            jsonapi.authorize(request.headers.get("authorization"), parts.api_token)
+            if parts.ask is None:
+                raise jsonapi.ApiError(503, "the ask API is not served by this process")
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > jsonapi.MAX_BODY_BYTES:
+                    raise jsonapi.ApiError(413, f"body larger than {jsonapi.MAX_BODY_BYTES} bytes")
+            answers = await jsonapi.ask(parts.ask, jsonapi.read_request(bytes(body)))
+        except jsonapi.ApiError as exc:
+            return JSONResponse({"error": exc.message}, exc.status)
+        return JSONResponse(answers)
+
+    return ask
+
+
 def _health_route(parts: Parts) -> Endpoint:
     async def health(_: Request) -> Response:
-        status: dict[str, Any] = {"status": "ok"}
-        if parts.slack is not None:
-            status["knowledge"] = parts.slack.knowledge_status()
-        elif parts.knowledge is not None:
-            status["knowledge"] = {"trees": len(parts.knowledge.current().trees)}
-        if status.get("knowledge", {}).get("trees") == 0:
-            status["status"] = "no knowledge loaded"
-            return JSONResponse(status, 503)
-        return JSONResponse(status)
+        report: dict[str, Any] = {"status": "ok"}
+        if parts.knowledge is not None:
+            report["knowledge"] = status(parts.knowledge)
+            if report["knowledge"]["trees"] == 0:
+                report["status"] = "no knowledge loaded"
+                return JSONResponse(report, 503)
+        return JSONResponse(report)
 
     return health
 
@@ -131,19 +137,6 @@ def _health_route(parts: Parts) -> Endpoint:
 async def _metrics(_: Request) -> Response:
     body, content_type = render_metrics()
     return Response(body, headers={"Content-Type": content_type})
-
-
-def webhook_receiver(store: Store, settings: Settings) -> WebhookReceiver:
-    return WebhookReceiver(store, settings.esp)
-
-
-async def esp_accounts(settings: Settings) -> EspSources | None:
-    """The ESP accounts with API credentials, for "Reactivate address"; None when there are none."""
-    sources = EspSources.from_settings(settings.esp)
-    if not sources.clients:
-        await sources.aclose()
-        return None
-    return sources
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -155,38 +148,12 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve(
-    settings: Settings,
-    diagnoser: Diagnoser,
-    store: Store,
-    *,
-    http: tuple[str, int] | None,
-    knowledge: KnowledgeStatus | None = None,
-    faults: Faults | None = None,
-) -> None:
+async def serve(app: App, *, http: tuple[str, int] | None) -> None:
     """Run until SIGINT/SIGTERM. Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
     import uvicorn
 
-    slack = None
-    esp = None
-    if settings.slack.bot_token:
-        from bot.slack.app import build_app
-        from bot.conversation.prefs import prefs_for
-
-        if not settings.slack.app_token and not settings.slack.signing_secret:
-            raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
-        esp = await esp_accounts(settings)
-        slack = build_app(
-            settings.slack,
-            diagnoser,
-            prefs=prefs_for(store),
-            knowledge=knowledge,
-            esp=esp,
-        )
-        if faults is not None:
-            faults.subscribe(slack.report_problems)
-    else:
-        log.warning("SLACK_BOT_TOKEN is not set: serving webhooks, health and metrics only")
+    settings = app.settings
+    slack = _slack(app)
     socket_mode = slack is not None and bool(settings.slack.app_token)
     if http is None and not socket_mode:
         http = ("127.0.0.1", 3000)
@@ -209,8 +176,10 @@ async def serve(
     if http is not None:
         parts = Parts(
             slack=None if socket_mode else slack,
-            webhooks=webhook_receiver(store, settings),
-            knowledge=knowledge,
+            webhooks=WebhookReceiver(app.store, settings.esp),
+            knowledge=app.knowledge,
+            ask=app.conversation(),
+            api_token=settings.api_token,
         )
         # No per-request access log: at webhook rates it costs more CPU than storing the event;
         # /metrics counts requests instead.
@@ -233,5 +202,26 @@ async def serve(
     await asyncio.gather(*tasks, return_exceptions=True)
     if slack is not None:
         await slack.aclose()
-    if esp is not None:
-        await esp.aclose()
+
+
+def _slack(app: App) -> WhymailSlack | None:
+    """The Slack side over the app's parts (the one ESP client set, so a reactivation clears
+    the cache the next diagnosis reads), or None when Slack is not configured."""
+    settings = app.settings.slack
+    if not settings.bot_token:
+        log.warning("SLACK_BOT_TOKEN is not set: serving webhooks, health and metrics only")
+        return None
+    from bot.conversation import prefs_for
+    from bot.slack.app import build_app
+    from bot.trees import mrkdwn_escape
+
+    if not settings.app_token and not settings.signing_secret:
+        raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
+    slack = build_app(
+        settings,
+        app.conversation(escape=mrkdwn_escape, prefs=prefs_for(app.store)),
+        knowledge=app.knowledge,
+        esp=app.esp if app.esp.clients else None,
+    )
+    app.faults.subscribe(slack.report_problems)
+    return slack

@@ -355,13 +355,17 @@ async def slack_world(
     tmp: Path, dns_host: str, dns_port: int, *, fake: FakeSlack | None = None, esp: Any = None
 ) -> AsyncIterator[World]:
     """The bot as production runs it, with only Slack itself replaced by the fake."""
+    from bot.app import App
     from bot.checks import DNSClient
-    from bot.config import shipped_knowledge
+    from bot.config import Settings, shipped_knowledge
     from bot.diagnose import Diagnoser
     from bot.slack.app import build_app
     from bot.slack.settings import ChannelConfig, SlackSettings
+    from bot.sources.esp import EspSources
     from bot.sources.ingest import ingest_lines
     from bot.sources.store import open_store
+    from bot.trees import mrkdwn_escape
+    from bot.trees.status import Faults, Fixed
     from bot.web import Parts, build_asgi
 
     fake = fake or FakeSlack(users=default_users(), channels=default_channels())
@@ -382,7 +386,11 @@ async def slack_world(
             )
             dns = DNSClient([(dns_host, dns_port)], timeout=1.0)
             diagnoser = Diagnoser(store, dns, lambda: knowledge, dns_deadline=2.5)
-            bot = build_app(settings, diagnoser, knowledge=_Static(knowledge), esp=esp)
+            accounts = esp if esp is not None else EspSources({})
+            source = Fixed(knowledge)
+            app = App(Settings(), store, accounts, source, diagnoser, Faults())
+            conversation = app.conversation(escape=mrkdwn_escape)
+            bot = build_app(settings, conversation, knowledge=source, esp=esp)
             async with (
                 serve(build_asgi(Parts(slack=bot))) as url,
                 httpx.AsyncClient(timeout=10) as http,
@@ -398,11 +406,3 @@ def _knowledge(directory: Path) -> Any:
     from bot.trees import Knowledge
 
     return Knowledge.load(directory)
-
-
-@dataclass
-class _Static:
-    knowledge: Any
-
-    def current(self) -> Any:
-        return self.knowledge

@@ -12,7 +12,8 @@ import pytest
 
 from bot.config import Settings
 from bot.sources.store import Store, open_store
-from bot.web import Parts, build_asgi, parse_listen, webhook_receiver
+from bot.sources.webhooks import WebhookReceiver
+from bot.web import Parts, build_asgi, parse_listen
 from tests.fakeslack import serve
 
 POSTMARK_BOUNCE = {
@@ -41,7 +42,7 @@ async def test_routes(sqlite: Store) -> None:
     settings = Settings.load(
         {"POSTMARK_WEBHOOK_USER": "pm", "POSTMARK_WEBHOOK_PASSWORD": "secret-pw"}
     )
-    parts = Parts(webhooks=webhook_receiver(sqlite, settings))
+    parts = Parts(webhooks=WebhookReceiver(sqlite, settings.esp))
     async with serve(build_asgi(parts)) as url, httpx.AsyncClient(base_url=url) as http:
         health = await http.get("/healthz")
         assert health.status_code == 200

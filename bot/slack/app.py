@@ -32,7 +32,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -54,8 +53,8 @@ from bot.slack.audience import Classifier
 from bot.slack.middleware import DropRetries, LearnHome
 from bot.slack.settings import SlackSettings
 from bot.slack.state import SeenEvents, Signer
-from bot.trees import Knowledge
 from bot.trees import mrkdwn_escape as esc
+from bot.trees.status import KnowledgeSource, status
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +80,6 @@ class Reactivator(Protocol):
     def clients(self) -> Mapping[str, Any]: ...
 
     async def reactivate(self, provider: str, address: str, actor: str) -> Reactivation: ...
-
-
-class KnowledgeStatus(Protocol):
-    """What App Home and /healthz show about the trees (a live-reload watcher offers more)."""
-
-    def current(self) -> Knowledge: ...
 
 
 class Inflight:
@@ -175,7 +168,7 @@ class WhymailSlack:
     conversation: Conversation
     signer: Signer
     classifier: Classifier
-    knowledge: KnowledgeStatus | None
+    knowledge: KnowledgeSource | None
     esp: Reactivator | None = None
     inflight: Inflight = field(default_factory=Inflight)
     seen: SeenEvents = field(default_factory=SeenEvents)
@@ -206,26 +199,7 @@ class WhymailSlack:
             log.warning("could not post the knowledge fault: %s", exc.response.get("error"))
 
     def knowledge_status(self) -> dict[str, Any]:
-        source = self.knowledge
-        if source is None:
-            return {"trees": None}
-        status: dict[str, Any] = {}
-        try:
-            status["trees"] = len(source.current().trees)
-        except Exception as exc:  # a status page must render even when the trees do not
-            status["trees"], status["last_error"] = 0, str(exc)
-        loaded = getattr(source, "loaded_at", None)
-        if isinstance(loaded, datetime):
-            loaded = loaded.isoformat(timespec="seconds")
-        elif isinstance(loaded, int | float):
-            loaded = datetime.fromtimestamp(loaded, UTC).isoformat(timespec="seconds")
-        status["loaded_at"] = loaded
-        error = getattr(source, "last_error", None)
-        if error:
-            status["last_error"] = str(error)
-        return status
-
-    # -- the answering core, shared by every entry point ------------------------------------
+        return status(self.knowledge) if self.knowledge is not None else {"trees": None}
 
     @property
     def diagnoser(self) -> Diagnoser:
@@ -298,14 +272,14 @@ class WhymailSlack:
 
 def build_app(
     settings: SlackSettings,
-    diagnoser: Diagnoser,
+    conversation: Conversation,
     *,
     client: AsyncWebClient | None = None,
-    prefs: Prefs | None = None,
-    knowledge: KnowledgeStatus | None = None,
+    knowledge: KnowledgeSource | None = None,
     esp: Reactivator | None = None,
 ) -> WhymailSlack:
-    """The whole Slack side. `client` defaults to one built from `settings` (token, API URL)."""
+    """The whole Slack side over a conversation built with the mrkdwn escaper. `client`
+    defaults to one built from `settings` (token, API URL)."""
     client = client or default_client(settings)
     secret = settings.signing_secret or settings.bot_token or client.token
     if not secret:
@@ -316,12 +290,6 @@ def build_app(
         request_verification_enabled=bool(settings.signing_secret),
         process_before_response=True,
         name="whymail",
-    )
-    conversation = Conversation(
-        diagnoser,
-        escape=esc,
-        prefs=prefs,
-        reactivation=lambda: frozenset(esp.clients) if esp is not None else frozenset(),
     )
     bot = WhymailSlack(
         app=app,

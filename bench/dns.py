@@ -14,8 +14,9 @@ domain (SPF with a nested include, the ESP's include, DKIM selector, DMARC plus 
 organisational-domain fallback, asked only when the domain has no record of its own), and 2
 sending IPs on 2 blocklists: 15 queries here.
 
-The server is bot.localdns in a child process (its own core), serving a generated zone of
-`--domains` recipient domains; every figure below is measured against it in the same run.
+The server is the demo's, bot.demo.dns, in a child process (its own core), serving a generated
+zone of `--domains` recipient domains (testkit's slow variant of it for the delay section);
+every figure below is measured against it in the same run.
 
 What it prints, and how each figure is computed:
 
@@ -71,7 +72,7 @@ import dns.nameserver  # noqa: E402
 import dns.resolver  # noqa: E402
 
 from bot.checks import ChecksConfig, DNSClient, Lookup, run_checks  # noqa: E402
-from bot.localdns import LocalDNSServer  # noqa: E402
+from testkit.dnsserver import loopback_dns  # noqa: E402
 
 ZONE = "bench.test"
 SENDER = f"sender.{ZONE}"
@@ -115,7 +116,7 @@ def serve(zone_dir: str, delay: float) -> None:
     """The child process: serve, print the port, run until the parent closes stdin."""
 
     async def main() -> None:
-        async with LocalDNSServer(Path(zone_dir), delay=delay) as server:
+        async with loopback_dns(Path(zone_dir), delay=delay) as server:
             print(server.port, flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 

@@ -7,8 +7,8 @@ Run from the repository root:
 
 What runs where: `whymail serve --http` in its own process (the app as deployed: uvicorn,
 Bolt, SQLite store with the e2e delivery data, a private copy of the knowledge so edits in the
-working tree cannot trigger a reload mid-run), bot.localdns answering DNS on loopback in a
-second process; this one holds the fake Slack Web API (tests/fakeslack.py) and sends signed
+working tree cannot trigger a reload mid-run), bot.demo.dns answering DNS on loopback in a
+second process; this one holds the fake Slack Web API (testkit/fakeslack.py) and sends signed
 slash commands to the app over raw keep-alive connections, N at once, each with its own
 `response_url` on the fake. The app's /metrics give the mean time per diagnosis stage.
 
@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,21 +44,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from bot.config import shipped_knowledge  # noqa: E402
-from bot.localdns import LocalDNSServer  # noqa: E402
+from bot.demo.dns import LocalDNSServer  # noqa: E402
 from bot.sources.ingest import ingest_lines  # noqa: E402
 from bot.sources.store import open_store  # noqa: E402
-from tests.fakeslack import (  # noqa: E402
+from testkit.fakeslack import (  # noqa: E402
     AGENT,
-    E2E,
     INTERNAL,
     SECRET,
     FakeSlack,
     default_channels,
     default_users,
     form,
-    serve,
     signed_headers,
 )
+from testkit.servers import free_port, serve  # noqa: E402
+
+# The end-to-end tests' delivery data and zones: the bench asks what those tests ask.
+E2E = ROOT / "tests" / "data" / "e2e"
+ZONES = ROOT / "tests" / "zones"
 
 ADDRESSES = (
     "ola@firma.mailtest.test",
@@ -79,13 +81,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Connection:
@@ -190,7 +185,7 @@ def dns_child() -> None:
     """
 
     async def run() -> None:
-        async with LocalDNSServer(ROOT / "tests" / "zones") as server:
+        async with LocalDNSServer(ZONES) as server:
             print(server.port, flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 

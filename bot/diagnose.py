@@ -105,18 +105,17 @@ class Diagnoser:
         checks = CheckRun(self._dns, self._checks, deadline=self._dns_deadline)
         checks.recipients(domains)
         found = await asyncio.gather(*(self._evidence(s, tenant, evidence) for s in subjects))
-        senders = [_sender(timeline, self._checks) for timeline, _ in found]
+        senders = [_sender(timeline, self._checks) for timeline, _, _ in found]
         checks.senders(senders)
         findings = await self._check_domains(checks)
         knowledge = self._knowledge()
         chosen_locale = locale or query.locale_hint or default_locale or "en"
         diagnoses = []
-        for subject, sender, (timeline, facts) in zip(subjects, senders, found, strict=True):
+        for subject, sender, (timeline, facts, notes) in zip(subjects, senders, found, strict=True):
             domain = subject.address.rpartition("@")[2] if subject.address else None
             facts.update(findings.facts_for(domain, sender))
             facts["query"] = {"kind": _kind(subject), "text": query.text}
             facts["answers"] = dict(answers or {})
-            notes = tuple(facts.pop("_esp_notes", ()))
             with stage("tree"):
                 result = knowledge.decide(facts)
                 answer = render(
@@ -181,15 +180,17 @@ class Diagnoser:
 
     async def _evidence(
         self, subject: Subject, tenant: str | None, brought: Sequence[DeliveryEvent]
-    ) -> tuple[Timeline | None, dict[str, Any]]:
+    ) -> tuple[Timeline | None, dict[str, Any], tuple[str, ...]]:
+        """The subject's timeline and facts, and notes on what could not be asked (an ESP that
+        did not answer), which belong to the answer rather than to the facts trees test."""
         if subject.invalid is not None:
             facts = _address_facts(None, subject.invalid)
-            return None, facts | timeline_facts(Timeline(subject.label, None, ()), (), 0)
+            return None, facts | timeline_facts(Timeline(subject.label, None, ()), (), 0), ()
         if subject.address is None:
             facts = _address_facts(None, None)
             empty = timeline_facts(Timeline(subject.label, None, ()), (), 0)
             empty["dispatch"]["id"] = subject.missing_id
-            return None, facts | empty
+            return None, facts | empty, ()
         address = subject.address
         with stage("store"):
             history_list, recorded = await asyncio.gather(
@@ -208,10 +209,9 @@ class Diagnoser:
         timeline = _described(focus(address, dispatch, history))
         facts = _address_facts(address, None) | timeline_facts(timeline, history, len(recorded))
         facts["address"]["suppressed"] = suppressed(history) or esp_suppressed
-        facts["_esp_notes"] = esp_notes
         if not facts["dispatch"]["found"]:
             facts["address"]["suggestion"] = await self._near_miss(address, tenant)
-        return timeline, facts
+        return timeline, facts, tuple(esp_notes)
 
     @timed("esp_api")
     async def _from_esp(

@@ -2,7 +2,7 @@
 
 whymail's verdicts depend on what a resolver sees on the wire (answer, NODATA, NXDOMAIN,
 SERVFAIL, REFUSED, timeout), so tests query real servers instead of mocking dnspython. Every test
-that takes ``dns_server`` runs twice: against ``bot.localdns`` (what the offline demo uses) and
+that takes ``dns_server`` runs twice: against ``bot.demo.dns`` (what the offline demo uses) and
 against Knot (the reference authoritative server), which keeps the two honest with each other.
 
 tests/conftest.py imports these names; a test module must not import them itself, or pytest
@@ -31,7 +31,8 @@ import dns.rcode
 import dns.zone
 import pytest
 
-from bot.localdns import serve_in_thread
+from testkit.dnsserver import serve_in_thread
+from testkit.servers import free_udp_and_tcp_port
 
 __all__ = [
     "KNOTD_MISSING",
@@ -84,21 +85,6 @@ def _knotd_or_skip() -> str:
             pytest.fail(f"{KNOTD_MISSING} (CI must test against Knot, not skip it)")
         pytest.skip(KNOTD_MISSING)
     return knotd
-
-
-def _free_port(host: str) -> int:
-    """A port that is free for both UDP and TCP, as a DNS server needs both on one number."""
-    for _attempt in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise OSError(f"no port free for both UDP and TCP on {host}")
 
 
 def _knot_conf(zone_dir: Path, workdir: Path, host: str, port: int) -> str:
@@ -160,7 +146,7 @@ def run_knot(zone_dir: Path, workdir: Path, *, host: str = "127.0.0.1") -> Itera
     """
     knotd = _knotd_or_skip()
     (workdir / "run").mkdir(parents=True, exist_ok=True)
-    port = _free_port(host)
+    port = free_udp_and_tcp_port(host)
     conf = workdir / "knot.conf"
     conf.write_text(_knot_conf(zone_dir, workdir, host, port))
     log = workdir / "knotd.log"
@@ -192,7 +178,7 @@ def run_knot(zone_dir: Path, workdir: Path, *, host: str = "127.0.0.1") -> Itera
 
 @pytest.fixture(scope="session")
 def localdns_server() -> Iterator[DNSServer]:
-    """bot.localdns serving tests/zones, for tests that need only one server."""
+    """bot.demo.dns serving tests/zones, for tests that need only one server."""
     with serve_in_thread(ZONE_DIR) as (host, port):
         yield DNSServer(host, port, "localdns")
 
@@ -216,7 +202,7 @@ def dns_server(request: pytest.FixtureRequest) -> DNSServer:
 
 @pytest.fixture(scope="session")
 def slow_dns_server() -> Iterator[DNSServer]:
-    """bot.localdns answering every query 0.2 s late, for deadline and concurrency tests."""
+    """bot.demo.dns answering every query 0.2 s late, for deadline and concurrency tests."""
     with serve_in_thread(ZONE_DIR, delay=_SLOW_DELAY) as (host, port):
         yield DNSServer(host, port, "localdns")
 

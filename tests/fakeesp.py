@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -33,37 +32,7 @@ from starlette.routing import Route
 
 from bot.sources.verify import mailgun as mailgun_sig
 from bot.sources.verify.sns import string_to_sign
-
-
-@asynccontextmanager
-async def serve(
-    app: Any, *, certfile: Path | None = None, keyfile: Path | None = None
-) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on 127.0.0.1:0 inside the test's loop; yields its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ssl_certfile=str(certfile) if certfile else None,
-        ssl_keyfile=str(keyfile) if keyfile else None,
-        timeout_graceful_shutdown=1,
-        timeout_keep_alive=30,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"{'https' if certfile else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
+from testkit.servers import serve
 
 # ---------------------------------------------------------------- webhook signers
 

@@ -13,8 +13,8 @@ from bot.app import App, running
 from bot.config import Settings
 from bot.sources.espsettings import ENV_KEYS
 from bot.web import Parts, build_asgi
+from testkit.servers import serve
 from tests.fakeesp import FakeESP, fake_esp
-from tests.fakeslack import serve
 
 OLA = "ola@firma.mailtest.test"
 

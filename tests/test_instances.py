@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -27,33 +26,26 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.sources.ingest import ingest_lines
 from bot.sources.store import open_store
-from tests.fakeslack import (
+from testkit.fakeslack import (
     ACME,
     AGENT,
     HOME_TEAM,
     SECRET,
     FakeSlack,
-    block_action,
     default_channels,
     default_users,
     form,
     interaction,
-    serve,
     signed_headers,
 )
+from testkit.servers import free_port, serve
+from tests.fakeslack import block_action
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E = Path(__file__).resolve().parent / "data" / "e2e"
 OLA = "ola@firma.mailtest.test"
 USER, PASSWORD = "postmark-hook", "s3cret-hook"
 START_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -65,7 +57,7 @@ class Instance:
 
 @contextmanager
 def _instance(env: dict[str, str], log: Path) -> Iterator[Instance]:
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--http", f"127.0.0.1:{port}"],

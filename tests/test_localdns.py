@@ -1,4 +1,4 @@
-"""bot.localdns must answer like Knot: every probe here runs against both servers.
+"""The demo's DNS server (bot.demo.dns) must answer like Knot: every probe runs against both.
 
 The probes are the wire behaviours whymail's verdicts rest on (NODATA versus NXDOMAIN, empty
 non-terminals, CNAME chasing, SERVFAIL and REFUSED, truncation), plus a response-by-response
@@ -22,7 +22,8 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from bot.localdns import LocalDNSServer, serve_in_thread
+from bot.demo.dns import LocalDNSServer
+from testkit.dnsserver import serve_in_thread
 from tests.dnsfixtures import ZONE_DIR, DNSServer, run_knot
 
 TIMEOUT = 1.0

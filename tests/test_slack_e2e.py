@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakeslack import (
+from testkit.fakeslack import (
     ACME,
     AGENT,
     CUSTOMER,
@@ -20,12 +20,10 @@ from tests.fakeslack import (
     SECRET,
     UNMAPPED,
     Call,
-    World,
-    block_action,
     form,
     signed_headers,
-    slack_world,
 )
+from tests.fakeslack import World, block_action, slack_world
 
 OLA = "ola@firma.mailtest.test"  # acme, hard bounce
 ERIK = "erik@firma.mailtest.test"  # tenant other; its SMTP reply carries <!channel> and a link

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -14,8 +13,7 @@ from pathlib import Path
 import httpx
 
 from bot.config import shipped_knowledge
-from tests.conftest import ROOT
-from tests.fakeslack import (
+from testkit.fakeslack import (
     AGENT,
     INTERNAL,
     SECRET,
@@ -23,16 +21,10 @@ from tests.fakeslack import (
     default_channels,
     default_users,
     form,
-    serve,
     signed_headers,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from testkit.servers import free_port, serve
+from tests.conftest import ROOT
 
 
 async def test_serve_answers_reports_knowledge_faults_and_stops_cleanly(tmp_path: Path) -> None:

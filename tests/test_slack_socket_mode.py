@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakeslack import AGENT, INTERNAL, World, slack_world
+from testkit.fakeslack import AGENT, INTERNAL
+from tests.fakeslack import World, slack_world
 
 
 async def test_slash_command_over_socket_mode(tmp_path: Path, localdns_server: Any) -> None:

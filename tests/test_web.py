@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.sources.store import Store, open_store
 from bot.sources.webhooks import WebhookReceiver
 from bot.web import Parts, build_asgi, parse_listen
-from tests.fakeslack import serve
+from testkit.servers import serve
 
 POSTMARK_BOUNCE = {
     "RecordType": "Bounce",

@@ -21,7 +21,8 @@ from bot.sources.store import Store
 from bot.sources.verify import Refused
 from bot.sources.verify import sendgrid as sendgrid_sig
 from bot.sources.webhooks import WebhookReceiver
-from tests.fakeesp import SendGridSigner, SnsSigner, mailgun_body, serve
+from testkit.servers import serve
+from tests.fakeesp import SendGridSigner, SnsSigner, mailgun_body
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
 MAILGUN_KEY = "key-mailgun-signing"

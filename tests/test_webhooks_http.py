@@ -15,7 +15,8 @@ from bot.sources.espsettings import EspSettings
 from bot.sources.store import Store
 from bot.sources.webhooks import WebhookReceiver
 from bot.web import Parts, build_asgi
-from tests.fakeesp import SendGridSigner, mailgun_body, serve
+from testkit.servers import serve
+from tests.fakeesp import SendGridSigner, mailgun_body
 
 KEY = "http-signing-key"
 

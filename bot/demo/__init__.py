@@ -1,7 +1,7 @@
 """The offline demo: bundled records and DNS zones, so anyone sees real answers in a minute.
 
-The zones are served by whymail's own loopback DNS server and the records loaded into an
-in-memory store, through exactly the code paths production uses.
+The zones are served by whymail's own loopback DNS server (bot.demo.dns) and the records loaded
+into an in-memory store, through exactly the code paths production uses.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.localdns import LocalDNSServer
+from bot.demo.dns import LocalDNSServer
 from bot.sources.ingest import ingest_lines
 from bot.sources.store import Store, open_store
 

@@ -1,4 +1,4 @@
-"""A small authoritative DNS server on loopback, for the test suite and `whymail ask --demo`.
+"""A small authoritative DNS server on loopback, for `whymail ask --demo` and the test suite.
 
 whymail's verdicts hinge on the difference between an answer, NODATA, NXDOMAIN and "could not
 check" (SERVFAIL, REFUSED, timeout). Mocking the resolver hides exactly the wire behaviour those
@@ -18,21 +18,21 @@ without installing Knot, and it answers the way Knot 3.2 does:
   stays distinguishable from a name that is simply not served (REFUSED).
 * Over UDP an answer larger than the client's buffer comes back empty with TC set, as from Knot;
   the client retries over TCP and gets it whole.
+
+It lives in ``bot.demo`` because the demo is the only part of the product that serves DNS; what
+only tests and benchmarks need (a slow variant, a server on its own thread) is in ``testkit``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import errno
 import logging
-import threading
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypeAlias
+from typing import Final, Self, TypeAlias
 
 import dns.exception
 import dns.flags
@@ -47,7 +47,7 @@ import dns.rrset
 import dns.zone
 from dns.rdatatype import RdataType
 
-__all__ = ["LocalDNSServer", "serve_in_thread"]
+__all__ = ["LocalDNSServer"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ CLASSIC_UDP_PAYLOAD: Final = 512
 TCP_IDLE_TIMEOUT: Final = 10.0
 # Longer chains than this are misconfigurations; the bound also stops CNAME loops.
 MAX_CNAME_CHAIN: Final = 16
-STOP_TIMEOUT: Final = 5.0
 REPLY_CACHE_SIZE: Final = 16384
 
 _ANY: Final = RdataType.ANY
@@ -275,22 +274,21 @@ def _formerr(wire: bytes) -> bytes | None:
 class LocalDNSServer:
     """Serve the zone files of one directory over UDP and TCP on a single loopback port.
 
-    ``delay`` postpones every answer without holding up the others, so deadline tests and
-    latency benchmarks see a slow server rather than a serialised one.
+    Each query is answered on the spot, in the order it arrives: `_answer_udp` and `_answer_tcp`
+    are the one place a reply goes out, so a subclass can change when (testkit's slow server
+    waits there) without touching the transport.
     """
 
-    def __init__(
-        self, zone_dir: Path, *, host: str = "127.0.0.1", port: int = 0, delay: float = 0.0
-    ) -> None:
+    def __init__(self, zone_dir: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.zone_dir = Path(zone_dir)
         self.host = host
         self.port = port
-        self.delay = delay
         self._authority = _Authority({})
         self._replies: dict[tuple[bool, bytes], bytes] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-        # Strong references: the event loop only keeps weak ones to running tasks.
+        # Tasks that must not outlive the server (TCP connections, and whatever a subclass
+        # adds); strong references too, as the event loop only keeps weak ones.
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -404,28 +402,13 @@ class LocalDNSServer:
                 reply = response.to_wire(want_shuffle=False)
         return reply
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _on_datagram(self, wire: bytes, addr: tuple[str, int]) -> None:
-        if self.delay > 0:
-            self._spawn(self._answer_udp_later(wire, addr))
-            return
-        reply = self.respond(wire, tcp=False)
-        if reply is not None and self._udp is not None:
-            self._udp.sendto(reply, addr)
-
-    async def _answer_udp_later(self, wire: bytes, addr: tuple[str, int]) -> None:
-        await asyncio.sleep(self.delay)
+    def _answer_udp(self, wire: bytes, addr: tuple[str, int]) -> None:
+        """Answer one datagram synchronously: no task per query, which benchmarks would pay for."""
         reply = self.respond(wire, tcp=False)
         if reply is not None and self._udp is not None:
             self._udp.sendto(reply, addr)
 
     async def _answer_tcp(self, wire: bytes, writer: asyncio.StreamWriter) -> None:
-        if self.delay > 0:
-            await asyncio.sleep(self.delay)
         reply = self.respond(wire, tcp=True)
         if reply is not None and not writer.is_closing():
             writer.write(len(reply).to_bytes(2, "big") + reply)
@@ -434,7 +417,6 @@ class LocalDNSServer:
         this = asyncio.current_task()
         if this is not None:
             self._tasks.add(this)
-        pending: set[asyncio.Task[None]] = set()
         try:
             while True:
                 try:
@@ -443,20 +425,10 @@ class LocalDNSServer:
                         wire = await reader.readexactly(size)
                 except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                     break
-                if self.delay > 0:
-                    # Pipelined queries on one connection each wait their own delay.
-                    task = asyncio.get_running_loop().create_task(self._answer_tcp(wire, writer))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                else:
-                    await self._answer_tcp(wire, writer)
-            if pending:
-                await asyncio.gather(*pending)
+                await self._answer_tcp(wire, writer)
             with suppress(ConnectionError):
                 await writer.drain()
         finally:
-            for task in pending:
-                task.cancel()
             writer.close()
             if this is not None:
                 self._tasks.discard(this)
@@ -467,32 +439,7 @@ class _UDPProtocol(asyncio.DatagramProtocol):
         self._server = server
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self._server._on_datagram(data, addr)
+        self._server._answer_udp(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors from clients that gave up are routine on loopback; keep serving."""
-
-
-@contextmanager
-def serve_in_thread(
-    zone_dir: Path, *, host: str = "127.0.0.1", port: int = 0, delay: float = 0.0
-) -> Iterator[tuple[str, int]]:
-    """Run a server on its own event loop in a daemon thread.
-
-    Session-wide pytest fixtures and synchronous benchmarks have no event loop that lives as long
-    as the server must, and pytest-asyncio gives each test its own loop.
-    """
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="localdns", daemon=True)
-    thread.start()
-    server = LocalDNSServer(zone_dir, host=host, port=port, delay=delay)
-    try:
-        address = asyncio.run_coroutine_threadsafe(server.start(), loop).result(STOP_TIMEOUT)
-        yield address
-    finally:
-        with suppress(concurrent.futures.TimeoutError, RuntimeError):
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(STOP_TIMEOUT)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(STOP_TIMEOUT)
-        if not thread.is_alive():
-            loop.close()

@@ -39,9 +39,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, bench/ comes first on the path, where bench/dns.py would hide dnspython from
+# bot.checks (whose provider table the classifier reads): the repository root takes its place.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from bot.bounces import BouncedRecipient, classify, parse_bounce
+from bot.bounces import BouncedRecipient, classify, parse_bounce  # noqa: E402
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "bounces"
 

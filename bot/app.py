@@ -49,7 +49,8 @@ async def running(
 ) -> AsyncIterator[App]:
     """Everything `settings` describe, open until the block ends. `demo` answers from the
     bundled records and DNS zones (no ESP, no network); `watch` reloads the trees when editors
-    change them, keeping the last good set."""
+    change them, keeping the last good set. Without `watch` the app answers and exits, so the
+    trees load lazily: a text is compiled when it is first rendered, not all 700 up front."""
     faults = Faults()
     async with AsyncExitStack() as stack:
         knowledge = await _knowledge(settings, watch, faults, stack)
@@ -80,7 +81,7 @@ async def _knowledge(
     settings: Settings, watch: bool, faults: Faults, stack: AsyncExitStack
 ) -> KnowledgeSource:
     if not watch:
-        return Fixed(Knowledge.load(settings.knowledge))
+        return Fixed(Knowledge.load(settings.knowledge, lazy=True))
     from bot.trees.reload import KnowledgeWatcher
 
     watcher = KnowledgeWatcher(settings.knowledge, on_fault=faults)

@@ -314,7 +314,7 @@ def _open_text(name: str) -> TextIO:
 
 
 def _bounce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from bot.bounces import classify_jsonl, parse_files_jsonl
+    from bot.cli_bounce import classify_jsonl, parse_files_jsonl
 
     if args.bounce_command == "classify":
         with _open_text(args.file) as stream:

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,22 @@ class Whymail:
 def _base_env(tmp_path: Path, extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WHYMAIL_", "SLACK_"))}
     env.update({"WHYMAIL_STORE": str(tmp_path / "cli.sqlite3"), "WHYMAIL_DNS_TIMEOUT": "1"})
+    # The one-shot CLI keeps parsed trees in the user's cache folder; a test run keeps its own.
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env.update(extra)
     return env
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In-process loads cache parsed trees too: into the run's own folder, not the user's."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""The classifier on real-world replies, status-code traps, hard/soft and the JSON-lines helper."""
+"""The classifier on real-world replies, status-code traps, hard/soft, provider wording chosen
+through knowledge/providers.yml, every reason handled by the bounced tree, and the JSON-lines
+front end of `whymail bounce classify`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.bounces import REASON_VERDICTS, Classification, classify, classify_jsonl
+from bot.bounces import REASONS, Classification, classify
+from bot.bounces import _rules as rules
+from bot.bounces._providers import provider_of
+from bot.checks.providers import load_table
+from bot.checks.settings import SHIPPED_PROVIDERS
+from bot.cli_bounce import classify_jsonl
+from bot.config import shipped_knowledge
+from bot.trees import Knowledge
 
 DATA = Path(__file__).parent / "data" / "bounces"
 
@@ -166,23 +175,104 @@ def test_long_line_is_cut_not_scanned_whole() -> None:
     assert classify(None).reason == "undefined"
 
 
-def test_every_reason_has_a_verdict() -> None:
-    for reason in (
-        "userunknown",
-        "hostunknown",
-        "mailboxfull",
-        "mesgtoobig",
-        "exceedlimit",
-        "blocked",
-        "spamdetected",
-        "authfailure",
-        "expired",
-        "undefined",
-        "suspend",
-    ):
-        assert reason in REASON_VERDICTS
-    assert REASON_VERDICTS["authfailure"] == "sender_auth_failed"
-    assert REASON_VERDICTS["undefined"] == "unknown"
+# Not failures: they describe mail that arrived (the delivered tree decides by the event type).
+ARRIVED = frozenset({"delivered", "vacation"})
+
+
+def test_every_reason_leads_the_bounced_tree_to_a_verdict() -> None:
+    # The tree is the one table of reason -> verdict: a reason the classifier can return and the
+    # tree does not name would fall through to "unknown" without anyone noticing.
+    knowledge = Knowledge.load(shipped_knowledge())
+    bounced = knowledge.tree("bounced")
+    assert bounced is not None
+    assert ARRIVED < REASONS
+
+    def verdict(reason: str) -> str:
+        walk = knowledge.walk_from(bounced, {"event": {"type": "bounced", "reason": reason}})
+        assert walk.question is None, reason
+        return walk.leaf.verdict
+
+    unhandled = sorted(r for r in REASONS - ARRIVED - {"undefined"} if verdict(r) == "unknown")
+    assert unhandled == []
+    assert verdict("undefined") == "unknown"
+    assert verdict("authfailure") == "sender_auth_failed"
+    assert verdict("userunknown") == "user_unknown"
+    assert verdict("mailboxfull") == "mailbox_full"
+
+
+def test_every_reason_a_rule_gives_is_listed() -> None:
+    given = set(rules.STATUS_REASONS.values()) | set(rules.STRONG_STATUS.values())
+    for table in (rules.TEXT_RULES, rules.WEAK_RULES, rules.OVERRIDES):
+        given |= set(table)
+    for entry in rules.PROVIDER_RULES:
+        given |= set(entry.rules)
+    assert given <= REASONS
+
+
+def test_provider_rules_name_entries_of_providers_yml() -> None:
+    # A renamed or mistyped id would silently switch a provider's wording off.
+    known = {p.id for p in load_table(SHIPPED_PROVIDERS).providers}
+    for entry in rules.PROVIDER_RULES:
+        assert entry.ids <= known, sorted(entry.ids - known)
+
+
+@pytest.mark.parametrize(
+    ("host", "provider"),
+    [
+        ("gmail-smtp-in.l.google.com", "gmail"),
+        ("alt1.gmail-smtp-in.l.google.com.", "gmail"),
+        ("mail-qk0-f170.google.com", "google_workspace"),
+        ("aspmx.l.google.com", "google_workspace"),
+        ("example-com.mail.protection.outlook.com", "microsoft365"),
+        ("eur03.olc.protection.outlook.com", "outlook"),
+        # a consumer provider's own machines, named inside its mail domain rather than as an MX
+        ("bay004-mc1f22.hotmail.com", "outlook"),
+        ("mx.aol.com", "aol"),
+        ("mta5.am0.yahoodns.net", "yahoo"),
+        ("mx-aol.mail.gm0.yahoodns.net", "aol"),
+        ("eu-smtp-inbound-1.mimecast.com", "mimecast"),
+        ("mx0a-00123.pphosted.com", "proofpoint"),
+        ("mx.bol.com.br", "bol"),
+        ("mail.example.net", None),
+        ("xpphosted.com", None),
+        ("", None),
+        ("a." * 300, None),
+    ],
+)
+def test_reply_hosts_are_told_by_providers_yml(host: str, provider: str | None) -> None:
+    assert provider_of(host) == provider
+
+
+def test_an_edited_provider_table_moves_a_host(tmp_path: Path) -> None:
+    # Editors own providers.yml: a host they add to a provider gets that provider's wording.
+    edited = tmp_path / "providers.yml"
+    text = SHIPPED_PROVIDERS.read_text("utf-8")
+    old = "mx: [olc.protection.outlook.com]"
+    assert old in text
+    edited.write_text(text.replace(old, "mx: [olc.protection.outlook.com, mx.example.net]"))
+    assert provider_of("mx.example.net") is None
+    assert provider_of("mx.example.net", edited) == "outlook"
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "reason"),
+    [
+        ("550 5.7.1 Message blocked", "mx0a-00123.pphosted.com", "blocked"),
+        ("550 5.7.1 Message blocked", "mx1.ppe-hosted.com", "blocked"),
+        ("550 Mensagem bloqueada pelo AntiSpam", "mx.uol.com.br", "filtered"),
+        ("550 Mensagem bloqueada pelo AntiSpam", "mx.bol.com.br", "filtered"),
+    ],
+)
+def test_one_rule_set_serves_several_providers(text: str, host: str, reason: str) -> None:
+    assert classify(text, mx_host=host).reason == reason
+    assert classify(text, mx_host="mx.example.net").reason == "undefined"
+
+
+def test_a_phrasing_matches_the_word_it_names() -> None:
+    # Patterns match whole words at their ends; "phish" is written to take in "phishing".
+    assert classify("554 5.7.1 Message refused: phishing attempt detected").reason == (
+        "spamdetected"
+    )
 
 
 def test_classify_jsonl_adds_fields_and_reports_bad_lines() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.bounces import parse_bounce, parse_files_jsonl
+from bot.bounces import parse_bounce
+from bot.cli_bounce import parse_files_jsonl
 
 DATA = Path(__file__).parent / "data" / "bounces"
 

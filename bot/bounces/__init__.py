@@ -2,20 +2,19 @@
 
 `classify` reads one remote reply (text, enhanced status, reply code, MX host, SMTP phase) and
 returns a reason in Sisimai's vocabulary plus hard/soft; `parse_bounce` reads a whole bounce
-email and classifies each failed recipient. The rules are data in `_rules.py`.
+email and classifies each failed recipient. The rules are data in `_rules.py`; which verdict a
+reason leads to is the knowledge trees' business (knowledge/trees/bounced.yml), not this
+package's. `REASONS` lists every reason the two can return, so the trees can be checked
+against it.
 """
 
-from bot.bounces._classify import Classification, classify
+from bot.bounces._classify import REASONS, Classification, classify
 from bot.bounces._dsn import BouncedRecipient, parse_bounce
-from bot.bounces._jsonl import classify_jsonl, parse_files_jsonl
-from bot.bounces._verdicts import REASON_VERDICTS
 
 __all__ = [
-    "REASON_VERDICTS",
+    "REASONS",
     "BouncedRecipient",
     "Classification",
     "classify",
-    "classify_jsonl",
     "parse_bounce",
-    "parse_files_jsonl",
 ]

@@ -13,6 +13,7 @@ from typing import Final
 
 from bot.bounces import _rules
 from bot.bounces._gate import Gate, words
+from bot.bounces._providers import provider_of
 
 # Remote servers can send anything; nothing useful sits past the first few kilobytes.
 MAX_SCAN: Final = 4096
@@ -26,17 +27,20 @@ class Classification:
     hard: bool | None
 
 
+#: Every reason `classify` (and so `parse_bounce`) can return: a rule's reason always has a place
+#: in the priority order, and "undefined" is what is left when nothing decides.
+REASONS: Final[frozenset[str]] = frozenset((*_rules.PRIORITY, "undefined"))
+
 _STRONG: Final = Gate(_rules.TEXT_RULES, _rules.PRIORITY)
 _WEAK: Final = Gate(_rules.WEAK_RULES, _rules.PRIORITY)
 _OVERRIDES: Final = Gate(_rules.OVERRIDES, _rules.PRIORITY)
 _PHASE_GATE: Final = Gate(_rules.PHASE_PATTERNS, _rules.PHASE_ORDER)
 _RANK: Final[dict[str, int]] = {r: i for i, r in enumerate(_rules.PRIORITY)}
 _PROVIDERS: Final = tuple(
-    (re.compile(host), markers, Gate(rules, _rules.PRIORITY))
-    for host, markers, rules in _rules.PROVIDERS.values()
+    (entry, Gate(entry.rules, _rules.PRIORITY)) for entry in _rules.PROVIDER_RULES
 )
-
-_MARKER_GATES: Final = {marker: gate for _host, markers, gate in _PROVIDERS for marker in markers}
+_ID_GATES: Final = {pid: gate for entry, gate in _PROVIDERS for pid in entry.ids}
+_MARKER_GATES: Final = {marker: gate for entry, gate in _PROVIDERS for marker in entry.markers}
 _MARKERS: Final = re.compile("|".join(re.escape(m) for m in _MARKER_GATES))
 _STATUS_RE: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _CODE_RE: Final = re.compile(r"(?:(?<![\d.:#\-\w])|(?<= :))([245]\d\d)(?=[ \-:;,)\]]|$)")
@@ -116,11 +120,11 @@ def _status_reason(status: str | None) -> str | None:
 
 
 def _provider(mx_host: str | None, norm: str) -> Gate | None:
+    """The phrasings of the provider that answered: by its host, else by its own wording."""
     if mx_host:
-        host = mx_host.lower().rstrip(".")
-        for host_rx, _markers, rules in _PROVIDERS:
-            if host_rx.search(host):
-                return rules
+        gate = _ID_GATES.get(provider_of(mx_host) or "")
+        if gate is not None:
+            return gate
     m = _MARKERS.search(norm)
     return _MARKER_GATES[m.group(0)] if m else None
 

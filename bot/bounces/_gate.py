@@ -2,16 +2,23 @@
 
 A rule set of hundreds of phrasings compiled into one alternation makes the regex engine try
 every branch at every position, which is far too slow for the pipeline's hot path. Instead each
-pattern gets a trigger: a whole word the pattern cannot match without (derived from the
-pattern's literal text), and a diagnostic's words select the few patterns worth running.
-Patterns with no safe trigger are run every time, so a trigger can only save work, never
-change a result.
+pattern gets a trigger: a set of whole words, one of which every match of the pattern contains
+(derived from the pattern's literal text), and a diagnostic's words select the few patterns
+worth running. Patterns with no safe trigger are run every time.
+
+That only holds because a match may not begin or end inside a word of the text: were "phish"
+allowed to match in "phishing", the word "phish" would not be among the text's words. So the
+rules' contract is "each pattern matches whole words at both its ends", and `Gate` enforces it
+for every pattern, gated or not (tests/test_bounces_gate.py runs every rule with and without
+the gate over the corpora and demands the same answer).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from functools import cached_property
 from typing import Final
 
 _WORD: Final = re.compile(r"\w+")
@@ -71,8 +78,11 @@ def _optional_after(pattern: str, j: int) -> bool:
     )
 
 
-def _bounded_after(pattern: str, j: int) -> bool:
-    if j >= len(pattern) or pattern.startswith("\\b", j):
+def _bounded_after(pattern: str, j: int, right: bool) -> bool:
+    """Whether position `j` of `pattern` is a word edge; its end is one when `right` says so."""
+    if j >= len(pattern):
+        return right
+    if pattern.startswith("\\b", j):
         return True
     if pattern[j] == "\\":
         return j + 1 < len(pattern) and not pattern[j + 1].isalnum()
@@ -100,10 +110,11 @@ def _better(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str
     return a if _key(a) <= _key(b) else b
 
 
-def triggers(pattern: str, left: bool = True, right: bool = True) -> frozenset[str] | None:
+def triggers(pattern: str, left: bool, right: bool) -> frozenset[str] | None:
     """Words of which every match of `pattern` contains at least one, or None.
 
-    Matches are taken to start and end at word edges: a trigger is a whole word of the text.
+    `left` and `right` say whether the pattern's own ends sit at word edges, as `Gate` makes
+    every match do; inside the pattern, only `\\b`, `^`, `$` and non-word characters count.
     """
     branches = _branches(pattern)
     if len(branches) > 1:
@@ -149,7 +160,7 @@ def triggers(pattern: str, left: bool = True, right: bool = True) -> frozenset[s
             if inner.startswith("?:"):
                 inner = inner[2:]
             if inner and not inner.startswith("?") and not _optional_after(pattern, j):
-                best = _better(best, triggers(inner, inner_left, _bounded_after(pattern, j)))
+                best = _better(best, triggers(inner, inner_left, _bounded_after(pattern, j, right)))
             # after "(?:is )?" the next word still starts at a word edge
             buf_left = bool(inner) and inner_left and all(b.endswith(" ") for b in _branches(inner))
             i = j
@@ -177,84 +188,140 @@ def triggers(pattern: str, left: bool = True, right: bool = True) -> frozenset[s
 
 
 class Gate:
-    """A rule set (name -> patterns) that reports which names match a text.
+    """A rule set (name -> patterns) that tells the first name, in priority order, that matches.
 
-    Each pattern is compiled on its own with any leading `\\b` moved out of the regex and
-    checked by hand: a regex that starts with a literal lets the engine jump straight to
-    candidate positions, roughly thirty times faster than trying a word boundary everywhere.
+    Every pattern is held to whole words at its ends: its right end by a lookaround compiled into
+    it, its left end by hand. Checking the start by hand keeps a pattern that begins with a
+    literal a literal to the regex engine, which then jumps straight to candidate positions,
+    roughly thirty times faster than testing an assertion everywhere; a leading `\\b` is dropped
+    for the same reason (before a word character it says nothing the left-end check does not).
     """
 
     def __init__(self, rules: dict[str, tuple[str, ...]], order: tuple[str, ...] = ()) -> None:
-        self._entries: list[tuple[str, re.Pattern[str], bool]] = []
-        index: dict[str, list[int]] = defaultdict(list)
-        always: list[int] = []
+        self._rules = rules
+        self._order = order
+
+    @cached_property
+    def _table(self) -> _Table:
+        # Built on first use, not at import: a one-shot `whymail ask` that meets no bounce should
+        # not pay for reading hundreds of patterns.
+        return _Table(self._rules, self._order)
+
+    @property
+    def size(self) -> int:
+        return len(self._table.names)
+
+    @property
+    def ungated(self) -> int:
+        """Patterns with no trigger word, run for every text (a figure to keep small)."""
+        return len(self._table.always)
+
+    def candidates(self, words: set[str]) -> list[int]:
+        """Numbers (in `patterns` order) of the patterns a text with these words must run."""
+        return self._table.candidates(words)
+
+    def patterns(self) -> Iterator[tuple[str, re.Pattern[str]]]:
+        """Each (name, compiled pattern) in priority order, compiling them all."""
+        table = self._table
+        for i, name in enumerate(table.names):
+            yield name, table.regex(i)
+
+    def best(
+        self, text: str, words: set[str], below: int | None = None, *, gated: bool = True
+    ) -> str | None:
+        """The first name in priority order with a matching pattern, or None.
+
+        The search stops at rank `below`: a caller that already holds a reason of that rank
+        need not learn about lower-priority ones. `gated=False` runs every pattern, so that a
+        test can hold the gate to its promise.
+        """
+        table = self._table
+        ranks = table.ranks
+        for i in table.candidates(words) if gated else range(len(ranks)):
+            if below is not None and ranks[i] >= below:
+                return None
+            if search(table.compiled[i] or table.regex(i), text):
+                return table.names[i]
+        return None
+
+
+class _Table:
+    """A gate's patterns numbered in priority order, with the trigger index over them.
+
+    A pattern is compiled the first time a text's words select it: most texts select a few
+    dozen of the hundreds, so the first answers cost little more than the later ones.
+    """
+
+    __slots__ = ("always", "compiled", "index", "names", "ranks", "sources", "words")
+
+    def __init__(self, rules: dict[str, tuple[str, ...]], order: tuple[str, ...]) -> None:
         rank = {name: i for i, name in enumerate(order)}
         # Entries are numbered in priority order, so that `best` can stop at the first hit.
         ordered = sorted(rules.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
-        for name, patterns in ordered:
-            for p in patterns:
-                bounded = p.startswith("\\b")
-                self._entries.append((name, re.compile(p[2:] if bounded else p), bounded))
-                found = triggers(p)
-                for word in found or ():
-                    index[word].append(len(self._entries) - 1)
-                if not found:
-                    always.append(len(self._entries) - 1)
-        self._index = {word: tuple(ids) for word, ids in index.items()}
-        self._words = frozenset(self._index)
-        self._always = tuple(always)
-        self._ranks = tuple(rank.get(name, len(rank)) for name, _rx, _bnd in self._entries)
-        self.ungated = len(always)
+        entries = [(name, p) for name, patterns in ordered for p in patterns]
+        self.names = tuple(name for name, _p in entries)
+        self.sources = tuple(p for _name, p in entries)
+        self.ranks = tuple(rank.get(name, len(rank)) for name in self.names)
+        self.compiled: list[re.Pattern[str] | None] = [None] * len(entries)
+        index: dict[str, list[int]] = defaultdict(list)
+        always: list[int] = []
+        for i, pattern in enumerate(self.sources):
+            found = triggers(pattern, left=True, right=True)
+            for word in found or ():
+                index[word].append(i)
+            if not found:
+                always.append(i)
+        self.index = {word: tuple(ids) for word, ids in index.items()}
+        self.words = frozenset(self.index)
+        self.always = tuple(always)
 
-    def _hit(self, text: str, entry: tuple[str, re.Pattern[str], bool]) -> bool:
-        _name, rx, bounded = entry
-        m = rx.search(text)
-        while m is not None:
-            start = m.start()
-            before = text[start - 1] if start else " "
-            if not bounded or not (before.isalnum() or before == "_"):
-                return True
-            m = rx.search(text, start + 1)
-        return False
+    def regex(self, i: int) -> re.Pattern[str]:
+        rx = self.compiled[i]
+        if rx is None:
+            rx = self.compiled[i] = compile_rule(self.sources[i])
+        return rx
 
-    def _candidates(self, words: set[str]) -> list[int]:
+    def candidates(self, words: set[str]) -> list[int]:
         """Entry numbers worth running for a text with these words, in priority order."""
-        present = self._words.intersection(words)
+        present = self.words.intersection(words)
         if not present:
-            return list(self._always)
-        index = self._index
-        ids: set[int] = set(self._always)
+            return list(self.always)
+        index = self.index
+        ids: set[int] = set(self.always)
         for word in present:
             ids.update(index[word])
         return sorted(ids)
 
-    def matches(self, text: str, words: set[str]) -> set[str]:
-        """Names with at least one pattern matching `text` (whose words are `words`)."""
-        hits: set[str] = set()
-        entries = self._entries
-        for i in self._candidates(words):
-            entry = entries[i]
-            if entry[0] not in hits and self._hit(text, entry):
-                hits.add(entry[0])
-        return hits
 
-    def best(self, text: str, words: set[str], below: int | None = None) -> str | None:
-        """The first name in priority order with a matching pattern, or None.
+# A match must not end between two word characters.
+_RIGHT_EDGE: Final = r"(?:(?<!\w)|(?!\w))"
 
-        The search stops at rank `below`: a caller that already holds a reason of that rank
-        need not learn about lower-priority ones.
-        """
-        entries = self._entries
-        ranks = self._ranks
-        for i in self._candidates(words):
-            if below is not None and ranks[i] >= below:
-                return None
-            entry = entries[i]
-            if self._hit(text, entry):
-                return entry[0]
-        return None
+
+def compile_rule(pattern: str) -> re.Pattern[str]:
+    """`pattern` held to a word edge at its right end; `search` checks the left end."""
+    body = pattern[2:] if pattern.startswith("\\b") else pattern
+    return re.compile(f"(?:{body}){_RIGHT_EDGE}")
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def search(rx: re.Pattern[str], text: str) -> bool:
+    """Whether `rx` (from `compile_rule`) matches `text` somewhere not starting inside a word."""
+    m = rx.search(text)
+    while m is not None:
+        start = m.start()
+        if (
+            start == 0
+            or start == len(text)
+            or not (_word_char(text[start - 1]) and _word_char(text[start]))
+        ):
+            return True
+        m = rx.search(text, start + 1)
+    return False
 
 
 def words(text: str) -> set[str]:
-    """The whole words of a normalised text, for `Gate.matches`."""
+    """The whole words of a normalised text, for `Gate.best`."""
     return set(_WORD.findall(text))

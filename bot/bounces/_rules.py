@@ -3,6 +3,9 @@
 Patterns are regular expressions matched against the diagnostic after it has been lower-cased,
 stripped of SMTP continuation prefixes ("550-5.7.1 ") and had its whitespace collapsed to single
 spaces. Write them in lower case, with a single space wherever the remote text may wrap a line.
+A pattern matches whole words at both its ends ("user unknown" does not match inside "superuser
+unknowns"): that is what lets `_gate` run only the patterns whose words occur in a text. To
+match longer words, say so: `fail\\w*`, or list the forms (`timeout|timeouts`).
 
 The wording comes from RFC 3463/5248/7372, the providers' published error pages (Google,
 Microsoft, Yahoo, Apple, Proofpoint, Mimecast, Spamhaus, ...) and the phrasings common MTAs emit
@@ -14,7 +17,7 @@ Order matters: when several reasons match, the one listed first in `PRIORITY` wi
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 # Reasons in decision order: specific causes before the generic ones they are often worded with
 # ("mailbox full: retry timeout exceeded" is mailboxfull, not expired).
@@ -96,13 +99,13 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
     "authfailure": (
         r"\bdmarc\b",
         # ("set up SPF records" is advice, not a verdict)
-        r"\bspf (?:check|fail|validation|policy|hard ?fail)",
+        r"\bspf (?:check\w*|fail\w*|validation|polic\w*|hard ?fail\w*)",
         r"\bper it'?s spf\b",
         r"\bbad spf\b",
         r"\bblocked by spf\b",
-        r"\bspf\b[^.]{0,40}\bfail",
+        r"\bspf\b[^.]{0,40}\bfail\w*",
         r"fails? to pass spf",
-        r"\bdkim\b[^.]{0,40}\b(?:fail|invalid|missing|not valid)",
+        r"\bdkim\b[^.]{0,40}\b(?:fail\w*|invalid|missing|not valid)",
         r"(?:does not have|without) authentication information",
         r"fails? to pass authentication checks",
         r"multiple authentication checks failed",
@@ -146,8 +149,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"not (?:rfc ?(?:5322|2822|822)|rfc) ?compliant",
         r"multiple (?:addresses in from|[\w-]+ headers)",
         r"multiple (?:\d+\.\d+\.\d+ )?addresses in from:? header",
-        r"\brfc (?:5322|2822|822)\b[^.]{0,40}(?:violat|complian|requir)",
-        r"\b(?:rfc5322|rfc2822|rfc822)\b[^.]{0,40}(?:violat|complian|requir)",
+        r"\brfc (?:5322|2822|822)\b[^.]{0,40}(?:violat|complian|requir)\w*",
+        r"\b(?:rfc5322|rfc2822|rfc822)\b[^.]{0,40}(?:violat|complian|requir)\w*",
         r"message is not rfc",
         r"(?:missing|no) (?:required )?(?:date|from|message-id) header",
     ),
@@ -160,7 +163,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bquota (?:exceeded|violation|full)",
         r"(?:exceeded|exceeds|exceeding|over) (?:the |his |her |their |its )?"
         r"(?:storage |mailbox |disk )?quota",
-        r"quotaexceeded",
+        # Exchange's MapiExceptionQuotaExceeded and MapiExceptionShutoffQuotaExceeded
+        r"quotaexceeded|mapiexceptionquotaexceeded|mapiexceptionshutoffquotaexceeded",
         r"storage quota",
         r"out of (?:storage|disk) space",
         r"(?:insufficient|not enough) (?:disk |storage )?(?:space|storage)",
@@ -193,7 +197,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bmail (?:is )?too (?:big|large)",
         r"\btoo (?:big|large) (?:message|for)",
         r"\bmessage (?:size|length) (?:exceeds|exceeded|too)",
-        r"\bsize (?:limit )?exceed",
+        r"\bsize (?:limit )?exceed\w*",
         r"\bsize limit exceeded",
         r"\b(?:exceed|exceeds|exceeded) (?:the )?(?:maximum|max|fixed|allowed) (?:[\w]+ ){0,3}size",
         r"message (?:file )?too big",
@@ -317,7 +321,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bbulk mail\b",
         r"\bscored as\b",
         r"\bcontent filter",
-        r"\bphish",
+        r"\bphish\w*",
         # URIBL/SURBL list domains found in message bodies: the content, not the sender's IP
         r"\b(?:uribl|surbl)\b",
     ),
@@ -466,7 +470,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"retry timeout exceeded",
         r"\b(?:expired|queue\.expired)\b",
         r"queue\.expired",
-        r"could not be delivered for (?:too long|\d)",
+        r"could not be delivered for (?:too long|\d+)",
         r"could not deliver for the last",
         r"not delivered within",
         r"has been delayed",
@@ -531,24 +535,38 @@ WEAK_RULES: Final[dict[str, tuple[str, ...]]] = {
     "expired": (r"(?:been|was) in the queue too long",),
 }
 
-# Provider-specific phrasings, tried before the generic ones when the MX host, or a marker in
-# the text, says which provider answered. Each provider: (MX host pattern, substrings of the text
-# that only that provider writes, rules).
-PROVIDERS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, ...]]]]] = {
-    "google": (
-        r"(?:^|\.)(?:google|googlemail|gmail)\.com$|aspmx\.l\.google",
+
+class ProviderRules(NamedTuple):
+    """Phrasings that only one provider's servers write, and how to tell those servers.
+
+    `ids` are entries of knowledge/providers.yml: the classifier finds the provider of a reply's
+    host through that table, as the DNS checks do, so the two never disagree on who is who.
+    `markers` are substrings of the text that only this provider writes, for replies that come
+    without a host name.
+    """
+
+    ids: frozenset[str]
+    markers: tuple[str, ...]
+    rules: dict[str, tuple[str, ...]]
+
+
+# Provider-specific phrasings, tried before the generic ones when the host or a marker in the
+# text says which provider answered.
+PROVIDER_RULES: Final[tuple[ProviderRules, ...]] = (
+    ProviderRules(
+        frozenset({"gmail", "google_workspace"}),
         ("gsmtp", "support.google.com"),
         {
             "suspend": (r"account that you tried to reach is (?:disabled|inactive)",),
-            "mailboxfull": (r"out of storage space", r"overquota"),
+            "mailboxfull": (r"out of storage space", r"overquota\w*"),
             "userunknown": (r"account that you tried to reach does not exist",),
             "expired": (r"did not accept our requests to connect",),
             "blocked": (r"not authorized to send email directly",),
             "failedstarttls": (r"\btls\b",),
         },
     ),
-    "microsoft": (
-        r"(?:protection\.outlook\.com|outlook\.com|hotmail\.com|live\.com|msn\.com)$",
+    ProviderRules(
+        frozenset({"outlook", "microsoft365"}),
         ("protection.outlook.com", "resolver.", "storedrv.", "postmaster.live.com", "outlook.com"),
         {
             "userunknown": (
@@ -563,8 +581,8 @@ PROVIDERS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, ...]
             "badreputation": (r"\bs3113\b",),
         },
     ),
-    "yahoo": (
-        r"(?:yahoodns\.net|yahoo\.com|aol\.com|ymail\.com)$",
+    ProviderRules(
+        frozenset({"yahoo", "aol"}),
         (
             "postmaster.yahooinc.com",
             "postmaster.verizonmedia.com",
@@ -580,8 +598,8 @@ PROVIDERS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, ...]
             "authfailure": (r"sender is unauthenticated",),
         },
     ),
-    "mimecast": (
-        r"mimecast\.com$",
+    ProviderRules(
+        frozenset({"mimecast"}),
         ("mimecast",),
         {
             "userunknown": (r"invalid recipient",),
@@ -590,17 +608,17 @@ PROVIDERS: Final[dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, ...]
             "blocked": (r"ip temporarily blacklisted",),
         },
     ),
-    "proofpoint": (
-        r"pphosted\.com$|ppe-hosted\.com$",
+    ProviderRules(
+        frozenset({"proofpoint", "proofpoint_essentials"}),
         ("proofpoint", "pphosted"),
         {"blocked": (r"\bblocked\b",)},
     ),
-    "uol": (
-        r"(?:uol|bol)\.com\.br$",
+    ProviderRules(
+        frozenset({"uol", "bol"}),
         ("antispam uol", "uol.com.br"),
         {"filtered": (r"anti-?spam",)},
     ),
-}
+)
 
 # Status codes (subject.detail) specific enough to count as much as a phrase: they join the text
 # matches and the priority order decides ("552 5.2.2 ... user unknown" is still mailboxfull).

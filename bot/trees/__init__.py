@@ -1,6 +1,7 @@
 """Troubleshooting trees that knowledge editors own, as YAML in knowledge/.
 
-The public surface: `Knowledge.load(dir)` (refuses a broken set with file:line problems),
+The public surface: `Knowledge.load(dir)` (refuses a broken set with file:line problems;
+`lazy=True` for a one-shot answer, see bot.trees.loader),
 `Knowledge.decide(facts)`, `render(...)` and `render_question(...)`; `KnowledgeWatcher`
 (bot.trees.reload) keeps a running bot on the last good set.
 """
@@ -46,10 +47,19 @@ class Knowledge:
     nodes: dict[str, Node] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: Path) -> Knowledge:
-        trees = load_trees(directory)
+    def load(cls, directory: Path, *, lazy: bool = False) -> Knowledge:
+        """The set in `directory`, every text compiled and every example run, or KnowledgeError.
+
+        `lazy` is for a process that answers once and exits (`whymail ask`): the structure is
+        still checked, but a condition or text is compiled and checked only when first used
+        (a fault then raises KnowledgeError with file:line), and the examples are not run,
+        since walking them all would compile most conditions.
+        """
+        trees = load_trees(directory, lazy=lazy)
         nodes = {node_id: node for tree in trees for node_id, node in tree.nodes.items()}
         knowledge = cls(directory, tuple(trees), nodes)
+        if lazy:
+            return knowledge
         failures = list(knowledge.failing_examples())
         if failures:
             raise KnowledgeError(failures)

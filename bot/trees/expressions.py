@@ -77,19 +77,22 @@ class escaping:
         _escaper.reset(self._token)
 
 
-def fact_names(source: str, *, expression: bool) -> Iterator[tuple[str, int]]:
+def parse(source: str, *, expression: bool) -> nodes.Template:
+    """A condition or template's syntax tree; raises TemplateSyntaxError with its line."""
+    return ENV.parse(f"{{{{ {source} }}}}" if expression else source)
+
+
+def fact_names(ast: nodes.Template) -> Iterator[tuple[str, int]]:
     """Dotted fact names (`domain.null_mx`) a condition or template reads, with their line."""
-    ast = ENV.parse(f"{{{{ {source} }}}}" if expression else source)
     yield from _names_in(ast, _local_names(ast))
 
 
-def printed_fact_names(source: str) -> Iterator[tuple[str, int]]:
+def printed_fact_names(ast: nodes.Template) -> Iterator[tuple[str, int]]:
     """Fact names a template prints (`{{ ... }}`), as opposed to only testing them in `{% if %}`.
 
     The difference matters for customer text: testing `event.reason` to pick a sentence is fine,
     printing it is not.
     """
-    ast = ENV.parse(source)
     local = _local_names(ast)
     for output in ast.find_all(nodes.Output):
         for expr in output.nodes:

@@ -7,6 +7,13 @@ text for a locale or audience, internal facts printed in customer text, template
 
 Reading is two passes: each file alone (its shape and texts), then the set (node ids unique
 across files, every target known, every node reachable from the entry tree, no cycles).
+
+Compiling the Jinja in conditions and texts is nearly all the cost of a load, and one answer
+renders a single leaf's text for one locale and audience. So a lazy load (the CLI's one-shot
+`whymail ask`) checks the structure only; each condition and text is compiled, and checked
+exactly as a full load checks it, the first time it is used, and a fault found then is raised
+as a KnowledgeError naming file:line. A full load (`whymail knowledge check`, the server and
+its live reload) compiles and checks everything before the set is used.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 from jinja2 import TemplateSyntaxError
@@ -23,7 +30,7 @@ from jinja2.environment import Template, TemplateExpression
 
 from bot.facts import FACTS, OPEN_ROOTS, ROOTS
 from bot.trees import yamlsource
-from bot.trees.expressions import ENV, fact_names, printed_fact_names
+from bot.trees.expressions import ENV, fact_names, parse, printed_fact_names
 from bot.trees.model import (
     ACTIONS,
     AUDIENCES,
@@ -73,6 +80,136 @@ class KnowledgeError(Exception):
         self.problems = problems
 
 
+Code = TypeVar("Code", Template, TemplateExpression)
+#: (line, message) pairs: where in the file an editor's mistake is, and what it is.
+_Faults = list[tuple[int, str]]
+
+
+class _Compiled(Generic[Code]):
+    """Editor-written Jinja (a condition or a text) and where it was written, compiled once."""
+
+    __slots__ = ("_code", "file", "line", "source")
+
+    def __init__(self, source: str, file: str, line: int) -> None:
+        self.source = source
+        self.file = file
+        self.line = line
+        self._code: Code | None = None
+
+    @property
+    def compiled(self) -> bool:
+        return self._code is not None
+
+    def check(self) -> list[Problem]:
+        """Every fault in this source, with file:line; when there is none, it is ready to use."""
+        code, faults = self._analyse()
+        if code is not None and not faults:
+            self._code = code
+        return [Problem(self.file, line, message) for line, message in faults]
+
+    def _ready(self) -> Code:
+        if self._code is None:
+            code, faults = self._analyse()
+            if code is None or faults:
+                raise KnowledgeError([Problem(self.file, line, m) for line, m in faults])
+            self._code = code
+        return self._code
+
+    def _analyse(self) -> tuple[Code | None, _Faults]:
+        raise NotImplementedError
+
+    def _unknown_facts(self, names: tuple[tuple[str, int], ...]) -> _Faults:
+        return [
+            (self.line + offset - 1, f"unknown fact {name!r} (see knowledge/README.md)")
+            for name, offset in names
+            if not _known(name)
+        ]
+
+
+class Condition(_Compiled[TemplateExpression]):
+    """A branch's `if`: true, false or (a missing fact compared) an error the walker ignores."""
+
+    __slots__ = ()
+
+    def __call__(self, **facts: Any) -> Any:
+        return self._ready()(**facts)
+
+    def _analyse(self) -> tuple[TemplateExpression | None, _Faults]:
+        analysis = _analyse_expression(self.source)
+        if analysis.code is None:
+            return None, [(self.line, f"condition {self.source!r}: {analysis.error}")]
+        return analysis.code, self._unknown_facts(analysis.names)
+
+
+class LeafTemplate(_Compiled[Template]):
+    """One title, summary or step of a leaf's text for one locale and audience."""
+
+    __slots__ = ("audience", "what")
+
+    def __init__(self, source: str, file: str, line: int, what: str, audience: str) -> None:
+        super().__init__(source, file, line)
+        self.what = what
+        self.audience = audience
+
+    def render(self, **facts: Any) -> str:
+        return self._ready().render(**facts)
+
+    def _analyse(self) -> tuple[Template | None, _Faults]:
+        analysis = _analyse_template(self.source)
+        if analysis.code is None:
+            line = self.line + analysis.error_line - 1
+            return None, [(line, f"{self.what}: template error: {analysis.error}")]
+        faults = self._unknown_facts(analysis.names)
+        if self.audience == "customer":
+            faults.extend(
+                (
+                    self.line + offset - 1,
+                    f"customer text must not show {name!r} (internal; agent text may)",
+                )
+                for name, offset in analysis.printed
+                if _hidden(name)
+            )
+        return analysis.code, faults
+
+
+_C = TypeVar("_C", Condition, LeafTemplate)
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis(Generic[Code]):
+    """What one parse of a source tells, whoever asks: the code (or the syntax error and its
+    line within the source), and the fact names it reads and prints, with their lines."""
+
+    code: Code | None
+    names: tuple[tuple[str, int], ...] = ()
+    printed: tuple[tuple[str, int], ...] = ()
+    error: str | None = None
+    error_line: int = 1
+
+
+# A reload after a one-line edit should only compile that line, so analyses are kept by source
+# across loads; a source reads the same wherever it sits, so its faults are kept too.
+@lru_cache(maxsize=8192)
+def _analyse_template(source: str) -> _Analysis[Template]:
+    try:
+        ast = parse(source, expression=False)
+        names = tuple(fact_names(ast))
+        printed = tuple(printed_fact_names(ast))
+        # From the tree already parsed: the names above cost no second parse.
+        return _Analysis(ENV.from_string(ast), names, printed)
+    except TemplateSyntaxError as exc:
+        return _Analysis(None, error=f"{exc.message}", error_line=exc.lineno or 1)
+
+
+@lru_cache(maxsize=4096)
+def _analyse_expression(source: str) -> _Analysis[TemplateExpression]:
+    try:
+        code = ENV.compile_expression(source, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        return _Analysis(None, error=f"{exc.message}")
+    return _Analysis(code, tuple(fact_names(parse(source, expression=True))))
+
+
 @dataclass(frozen=True, slots=True)
 class _Link:
     """One `then`/`otherwise`/`unanswered` as written, remembered for the set-level pass."""
@@ -82,8 +219,12 @@ class _Link:
     line: int
 
 
-def load_trees(directory: Path) -> list[Tree]:
-    """All trees under `directory`/trees, or KnowledgeError listing every problem found."""
+def load_trees(directory: Path, *, lazy: bool = False) -> list[Tree]:
+    """All trees under `directory`/trees, or KnowledgeError listing every problem found.
+
+    `lazy` checks the structure only and leaves conditions and texts to be compiled and
+    checked when first used (see the module docstring).
+    """
     folder = directory / "trees"
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
     if not files:
@@ -92,7 +233,7 @@ def load_trees(directory: Path) -> list[Tree]:
     readers: list[_TreeReader] = []
     trees: list[Tree] = []
     for path in files:
-        reader = _TreeReader(str(path))
+        reader = _TreeReader(str(path), lazy=lazy)
         tree = reader.read(path)
         problems.extend(reader.problems)
         readers.append(reader)
@@ -229,8 +370,9 @@ def _resolve(tree: Tree, resolved: dict[str, str]) -> Tree:
 
 
 class _TreeReader:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, lazy: bool = False) -> None:
         self.file = file
+        self.lazy = lazy
         self.problems: list[Problem] = []
         self.links: list[_Link] = []
         self.node_lines: dict[str, int] = {}
@@ -240,7 +382,7 @@ class _TreeReader:
 
     def read(self, path: Path) -> Tree | None:
         try:
-            doc = yamlsource.load(path.read_text("utf-8"))
+            doc = self._parse(path)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
@@ -288,6 +430,14 @@ class _TreeReader:
             str(description),
         )
 
+    def _parse(self, path: Path) -> Any:
+        text = path.read_text("utf-8")
+        # A lazy load answers once and exits, so the parse is worth keeping for the next one.
+        cache = yamlsource.cache_folder() if self.lazy else None
+        if cache is None:
+            return yamlsource.load(text)
+        return yamlsource.load_cached(text, path.resolve(), cache)
+
     def _unknown_keys(self, raw: yamlsource.Located, allowed: set[str], what: str) -> None:
         for key in raw:
             if key not in allowed:
@@ -333,11 +483,11 @@ class _TreeReader:
                 continue
             self._unknown_keys(item, _BRANCH_KEYS, "branch")
             condition = str(item["if"])
-            compiled = self._expression(condition, item.key_lines["if"])
+            evaluate = self._checked(Condition(condition, self.file, item.key_lines["if"]))
             target = self._link(node_id, item["then"], item.key_lines["then"], "'then'")
-            if compiled is not None and target is not None:
+            if evaluate is not None and target is not None:
                 label = item.get("label")
-                branches.append(Branch(condition, compiled, target, str(label) if label else None))
+                branches.append(Branch(condition, evaluate, target, str(label) if label else None))
         otherwise = raw.get("otherwise")
         if otherwise is None:
             self.fault(raw.line, f"decision {node_id!r} needs 'otherwise: <node>'")
@@ -408,19 +558,13 @@ class _TreeReader:
             return None
         return QuestionNode(node_id, texts, tuple(options), target)
 
-    def _expression(self, source: str, line: int) -> Any:
-        try:
-            compiled = _compile_expression(source)
-        except TemplateSyntaxError as exc:
-            self.fault(line, f"condition {source!r}: {exc.message}")
-            return None
-        self._facts(source, line, expression=True)
-        return compiled
-
-    def _facts(self, source: str, line: int, *, expression: bool) -> None:
-        for name, offset in fact_names(source, expression=expression):
-            if not _known(name):
-                self.fault(line + offset - 1, f"unknown fact {name!r} (see knowledge/README.md)")
+    def _checked(self, code: _C) -> _C | None:
+        """`code` as it is for a lazy load; else checked now, and None if it is faulty."""
+        if self.lazy:
+            return code
+        problems = code.check()
+        self.problems.extend(problems)
+        return None if problems else code
 
     def _leaf(self, node_id: str, raw: yamlsource.Located) -> Leaf | None:
         verdict = raw.get("verdict")
@@ -505,24 +649,11 @@ class _TreeReader:
             return None
         return Text(title, summary, tuple(s for s in compiled_steps if s is not None))
 
-    def _template(self, source: Any, line: int, what: str, audience: str) -> Any:
+    def _template(self, source: Any, line: int, what: str, audience: str) -> LeafTemplate | None:
         if not isinstance(source, str) or not source.strip():
             self.fault(line, f"{what} must be non-empty text")
             return None
-        try:
-            template = _compile_template(source)
-        except TemplateSyntaxError as exc:
-            self.fault(line + (exc.lineno or 1) - 1, f"{what}: template error: {exc.message}")
-            return None
-        self._facts(source, line, expression=False)
-        if audience == "customer":
-            for name, offset in printed_fact_names(source):
-                if _hidden(name):
-                    self.fault(
-                        line + offset - 1,
-                        f"customer text must not show {name!r} (internal; agent text may)",
-                    )
-        return template
+        return self._checked(LeafTemplate(source, self.file, line, what, audience))
 
     def _examples(self, raw: Any) -> Iterator[Example]:
         if raw is None:
@@ -553,18 +684,6 @@ class _TreeReader:
                 line=line,
                 asks=str(asks) if asks is not None else None,
             )
-
-
-# Compiling Jinja is most of the cost of a load; a reload after a one-line edit should only
-# compile that line. Failures are not cached (lru_cache never stores exceptions).
-@lru_cache(maxsize=8192)
-def _compile_template(source: str) -> Template:
-    return ENV.from_string(source)
-
-
-@lru_cache(maxsize=4096)
-def _compile_expression(source: str) -> TemplateExpression:
-    return ENV.compile_expression(source, undefined_to_none=False)
 
 
 def _known(name: str) -> bool:

@@ -7,9 +7,10 @@ file; `tree:<id>` names another tree's start. Targets are resolved to node ids a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2.environment import Template, TemplateExpression
+if TYPE_CHECKING:
+    from bot.trees.loader import Condition, LeafTemplate
 
 AUDIENCES = ("agent", "customer")
 LOCALES = ("en", "nb", "nl", "pt-BR")
@@ -48,7 +49,7 @@ TREE_PREFIX = "tree:"
 @dataclass(frozen=True, slots=True)
 class Branch:
     condition: str
-    compiled: TemplateExpression
+    evaluate: Condition
     target: str
     label: str | None = None
 
@@ -80,9 +81,9 @@ class QuestionNode:
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    title: Template
-    summary: Template
-    steps: tuple[Template, ...]
+    title: LeafTemplate
+    summary: LeafTemplate
+    steps: tuple[LeafTemplate, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,11 @@ class Walk:
 
 
 def holds(condition: Any, facts: dict[str, Any]) -> bool:
-    """A condition that cannot be evaluated (a comparison with a missing fact) does not hold."""
+    """A condition that cannot be evaluated (a comparison with a missing fact) does not hold.
+
+    A faulty condition met by a lazily loaded set raises KnowledgeError instead: that is the
+    editor's mistake, to be reported with file:line, not a fact that happens to be missing.
+    """
     try:
         return bool(condition(**facts))
     except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
@@ -50,7 +54,7 @@ def walk(nodes: Mapping[str, Node], start: str, facts: dict[str, Any]) -> Walk:
         if isinstance(node, Decision):
             target = node.otherwise
             for branch in node.branches:
-                if holds(branch.compiled, facts):
+                if holds(branch.evaluate, facts):
                     target = branch.target
                     break
         else:

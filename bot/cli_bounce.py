@@ -1,7 +1,9 @@
 """JSON-lines front ends for `whymail bounce classify` and `whymail bounce parse`.
 
-They take and return open text streams so that the CLI, tests and pipes share one code path, and
-so that one bad line or unreadable file is reported and skipped rather than ending the run.
+They sit beside the CLI rather than in `bot.bounces`, which stays pure (text in, reasons out)
+and knows no streams or exit codes. They take open text streams so that the CLI, tests and
+pipes share one code path, and so that one bad line or unreadable file is reported and skipped
+rather than ending the run.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TextIO
 
-from bot.bounces._classify import classify
-from bot.bounces._dsn import parse_bounce
+from bot.bounces import classify, parse_bounce
 
 
 def _code(value: object) -> int | None:

@@ -20,12 +20,10 @@ from bot.sources.esps import PROVIDERS
 from bot.sources.espsettings import EspSettings, env_keys
 from bot.sources.ingest import ingest_lines
 from bot.sources.payload import Envelope, body_json, first_text, normalize_each, text
-from bot.sources.provider import Provider, WebhookContext, WebhookHandler, read_settings
+from bot.sources.provider import Provider, WebhookContext, WebhookHandler
 from bot.sources.store import Store
 from bot.sources.verify import secrets
 from bot.sources.webhooks import WebhookReceiver
-
-ENV = {"fakemail_token": "FAKEMAIL_TOKEN", "fakemail_api_key": "FAKEMAIL_API_KEY"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +72,7 @@ class FakeClient:
 FAKEMAIL: Provider[FakeSettings] = Provider(
     name="fakemail",
     display="Fake Mail",
-    env=ENV,
-    settings=lambda values: read_settings(FakeSettings, ENV, values),
+    settings=FakeSettings,
     normalize=_normalize,
     envelope=lambda raw: Envelope(first_text(raw, ("subject",))),
     webhook=_webhook,

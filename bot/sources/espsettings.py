@@ -51,7 +51,7 @@ class EspSettings:
     def of(self, provider: Provider[S]) -> S:
         """`provider`'s own settings."""
         found = self.accounts.get(provider.name)
-        return found if found is not None else provider.settings({})
+        return found if found is not None else provider.read({})
 
     @classmethod
     def from_values(
@@ -63,5 +63,5 @@ class EspSettings:
             if values.get(key) not in (None, ""):
                 kind = int if key == "webhook_max_bytes" else float
                 common[key] = positive(name, values[key], kind)
-        accounts = {p.name: p.settings(values) for p in providers.values()}
+        accounts = {p.name: p.read(values) for p in providers.values()}
         return cls(accounts=accounts, **common)

@@ -27,6 +27,44 @@ class Meaning(NamedTuple):
     hard: bool | None = None
     suppressed: bool = False
 
+    def event(
+        self,
+        provider: str,
+        when: datetime,
+        recipient: str,
+        *,
+        tags: Mapping[str, Any],
+        raw: Mapping[str, Any],
+        message_id: str | None = None,
+        smtp_code: int | None = None,
+        enhanced_status: str | None = None,
+        diagnostic: str | None = None,
+        mx_host: str | None = None,
+        suppressed: bool | None = None,
+        dedupe_key: str = "",
+    ) -> DeliveryEvent:
+        """The event this meaning makes of one payload. `tags` is what the sending product
+        attached to the message (its `dispatch_id` and `tenant` are read from it); `suppressed`
+        overrides the table's where the payload itself says."""
+        return DeliveryEvent(
+            provider=provider,
+            event_type=self.event_type,
+            timestamp=when,
+            recipient=recipient,
+            message_id=message_id,
+            dispatch_id=metadata_text(tags, "dispatch_id"),
+            tenant=metadata_text(tags, "tenant"),
+            reject_reason=self.reject_reason,
+            smtp_code=smtp_code,
+            enhanced_status=enhanced_status,
+            diagnostic=diagnostic,
+            mx_host=mx_host,
+            hard=self.hard,
+            suppressed=self.suppressed if suppressed is None else suppressed,
+            dedupe_key=dedupe_key,
+            raw=dict(raw),
+        )
+
 
 class PayloadError(ValueError):
     """A payload that is not what the provider documents; the message names the field."""

@@ -48,10 +48,9 @@ class Provider(Generic[S]):
     name: str
     #: As an agent reads it in a note: "Amazon SES API did not answer".
     display: str
-    #: Settings field → environment variable; the config file sets the field names.
-    env: Mapping[str, str]
-    #: Settings from config values (field names; empty values count as unset).
-    settings: Callable[[Mapping[str, Any]], S]
+    #: Its settings, a frozen dataclass: a field's name is the key in the config file and,
+    #: upper-cased, the environment variable; its default says its type (see `read_settings`).
+    settings: type[S]
     #: One event object as the ESP sends it (an element of a batch) → events.
     normalize: Callable[[Mapping[str, Any]], list[DeliveryEvent]]
     #: The subject and sender a stored payload tells of, where it tells them.
@@ -66,6 +65,19 @@ class Provider(Generic[S]):
     marks: tuple[str, ...] = ()
     #: Whether the provider lets an agent lift the suppression this event speaks of.
     can_reactivate: Callable[[DeliveryEvent], bool] = lambda _: True
+    #: Rules of the provider's own that its settings must meet, after they are read; raises
+    #: SettingsError naming the variable.
+    checked: Callable[[S], S] = lambda settings: settings
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Settings field → environment variable."""
+        fields = dataclasses.fields(self.settings)  # type: ignore[arg-type]
+        return {spec.name: spec.name.upper() for spec in fields}
+
+    def read(self, values: Mapping[str, Any]) -> S:
+        """Its settings from config values (field names; empty values count as unset)."""
+        return self.checked(read_settings(self.settings, self.env, values))
 
 
 class Providers(Mapping[str, "Provider[Any]"]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
@@ -12,14 +11,8 @@ from bot.model import DeliveryEvent
 from bot.sources.esps.brevo import events
 from bot.sources.esps.brevo.api import BrevoClient
 from bot.sources.payload import body_json
-from bot.sources.provider import Provider, WebhookContext, WebhookHandler, read_settings
+from bot.sources.provider import Provider, WebhookContext, WebhookHandler
 from bot.sources.verify import secrets
-
-ENV = {
-    "brevo_api_key": "BREVO_API_KEY",
-    "brevo_webhook_token": "BREVO_WEBHOOK_TOKEN",
-    "brevo_api_url": "BREVO_API_URL",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +20,6 @@ class BrevoSettings:
     brevo_api_key: str | None = None
     brevo_webhook_token: str | None = None
     brevo_api_url: str = "https://api.brevo.com"
-
-
-def _settings(values: Mapping[str, Any]) -> BrevoSettings:
-    return read_settings(BrevoSettings, ENV, values)
 
 
 def _webhook(settings: BrevoSettings, _: WebhookContext) -> WebhookHandler:
@@ -50,8 +39,7 @@ def _client(settings: BrevoSettings, http: httpx.AsyncClient) -> BrevoClient | N
 ESP = Provider(
     name="brevo",
     display="Brevo",
-    env=ENV,
-    settings=_settings,
+    settings=BrevoSettings,
     normalize=events.normalize,
     envelope=events.envelope,
     webhook=_webhook,

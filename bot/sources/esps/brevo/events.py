@@ -23,7 +23,6 @@ from bot.sources.payload import (
     bounded,
     first_text,
     json_object,
-    metadata_text,
     normalize_each,
     smtp_parts,
     text,
@@ -95,22 +94,17 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
         (message_id or "", name, address, str(payload.get("ts_epoch") or when.isoformat()))
     )
     return [
-        DeliveryEvent(
-            provider=PROVIDER,
-            event_type=meaning.event_type,
-            timestamp=when,
-            recipient=address,
+        meaning.event(
+            PROVIDER,
+            when,
+            address,
+            tags=custom,
+            raw=payload,
             message_id=message_id,
-            dispatch_id=metadata_text(custom, "dispatch_id"),
-            tenant=metadata_text(custom, "tenant"),
-            reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=enhanced,
             diagnostic=diagnostic,
-            hard=meaning.hard,
-            suppressed=meaning.suppressed,
             dedupe_key=f"{PROVIDER}:h:{hashlib.sha256(stable.encode()).hexdigest()[:40]}",
-            raw=dict(payload),
         )
     ]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import httpx
 
@@ -17,17 +16,9 @@ from bot.sources.provider import (
     SettingsError,
     WebhookContext,
     WebhookHandler,
-    read_settings,
 )
 from bot.sources.verify import mailgun as signature
 
-ENV = {
-    "mailgun_api_key": "MAILGUN_API_KEY",
-    "mailgun_domain": "MAILGUN_DOMAIN",
-    "mailgun_region": "MAILGUN_REGION",
-    "mailgun_webhook_signing_key": "MAILGUN_WEBHOOK_SIGNING_KEY",
-    "mailgun_api_url": "MAILGUN_API_URL",
-}
 _REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
 
@@ -46,8 +37,7 @@ class MailgunSettings:
         return _REGIONS[self.mailgun_region]
 
 
-def _settings(values: Mapping[str, Any]) -> MailgunSettings:
-    settings = read_settings(MailgunSettings, ENV, values)
+def _checked(settings: MailgunSettings) -> MailgunSettings:
     region = settings.mailgun_region.lower()
     if region not in _REGIONS:
         raise SettingsError("MAILGUN_REGION must be us or eu")
@@ -82,8 +72,8 @@ def _client(settings: MailgunSettings, http: httpx.AsyncClient) -> MailgunClient
 ESP = Provider(
     name="mailgun",
     display="Mailgun",
-    env=ENV,
-    settings=_settings,
+    settings=MailgunSettings,
+    checked=_checked,
     normalize=events.normalize,
     envelope=events.envelope,
     webhook=_webhook,

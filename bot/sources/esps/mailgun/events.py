@@ -21,7 +21,6 @@ from bot.sources.payload import (
     first_text,
     json_object,
     mapping,
-    metadata_text,
     smtp_parts,
     text,
     timestamp,
@@ -96,24 +95,19 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     variables = json_object(data.get("user-variables"))  # a JSON string in the Logs API
     event_id = text(data, "id", required=False)
     return [
-        DeliveryEvent(
-            provider=PROVIDER,
-            event_type=meaning.event_type,
-            timestamp=when,
-            recipient=normalise_address(recipient),
+        meaning.event(
+            PROVIDER,
+            when,
+            normalise_address(recipient),
+            tags=variables,
+            raw=payload,
             message_id=message_id.strip("<>") if message_id else None,
-            dispatch_id=metadata_text(variables, "dispatch_id"),
-            tenant=metadata_text(variables, "tenant"),
-            reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=enhanced,
             diagnostic=diagnostic,
             mx_host=text(status, "mx-host", required=False),
-            hard=meaning.hard,
-            suppressed=meaning.suppressed,
             # event-data.id is unique only within a day: its timestamp makes it unique.
             dedupe_key=f"{PROVIDER}:{event_id}:{when.timestamp():.6f}" if event_id else "",
-            raw=dict(payload),
         )
     ]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import httpx
 
@@ -12,15 +11,8 @@ from bot.model import DeliveryEvent
 from bot.sources.esps.postmark import events
 from bot.sources.esps.postmark.api import PostmarkClient
 from bot.sources.payload import body_object
-from bot.sources.provider import Provider, WebhookContext, WebhookHandler, read_settings
+from bot.sources.provider import Provider, WebhookContext, WebhookHandler
 from bot.sources.verify import secrets
-
-ENV = {
-    "postmark_server_token": "POSTMARK_SERVER_TOKEN",
-    "postmark_webhook_user": "POSTMARK_WEBHOOK_USER",
-    "postmark_webhook_password": "POSTMARK_WEBHOOK_PASSWORD",
-    "postmark_api_url": "POSTMARK_API_URL",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +21,6 @@ class PostmarkSettings:
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     postmark_api_url: str = "https://api.postmarkapp.com"
-
-
-def _settings(values: Mapping[str, Any]) -> PostmarkSettings:
-    return read_settings(PostmarkSettings, ENV, values)
 
 
 def _webhook(settings: PostmarkSettings, _: WebhookContext) -> WebhookHandler:
@@ -66,8 +54,7 @@ def _can_reactivate(event: DeliveryEvent) -> bool:
 ESP = Provider(
     name="postmark",
     display="Postmark",
-    env=ENV,
-    settings=_settings,
+    settings=PostmarkSettings,
     normalize=events.normalize,
     envelope=events.envelope,
     webhook=_webhook,

@@ -18,7 +18,6 @@ from bot.sources.payload import (
     bounded,
     first_text,
     mapping,
-    metadata_text,
     smtp_parts,
     text,
     timestamp,
@@ -92,24 +91,19 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     assert recipient is not None
     when = timestamp(payload, time_field, "ReceivedAt", "BouncedAt", "DeliveredAt", "ChangedAt")
     return [
-        DeliveryEvent(
-            provider=PROVIDER,
-            event_type=meaning.event_type,
-            timestamp=when,
-            recipient=normalise_address(recipient),
+        meaning.event(
+            PROVIDER,
+            when,
+            normalise_address(recipient),
+            tags=metadata,
+            raw=payload,
             message_id=text(payload, "MessageID", required=False),
-            dispatch_id=metadata_text(metadata, "dispatch_id"),
-            tenant=metadata_text(metadata, "tenant"),
-            reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=status,
             diagnostic=diagnostic,
-            mx_host=None,
-            hard=meaning.hard,
             suppressed=meaning.suppressed
             or (bool(payload.get("Inactive")) and meaning.event_type is EventType.REJECTED),
             dedupe_key=f"{PROVIDER}:{record_type}:{event_id}" if event_id is not None else "",
-            raw=dict(payload),
         )
     ]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
@@ -12,14 +11,8 @@ from bot.model import DeliveryEvent
 from bot.sources.esps.sendgrid import events
 from bot.sources.esps.sendgrid.api import SendGridClient
 from bot.sources.payload import body_json
-from bot.sources.provider import Provider, WebhookContext, WebhookHandler, read_settings
+from bot.sources.provider import Provider, WebhookContext, WebhookHandler
 from bot.sources.verify import sendgrid as signature
-
-ENV = {
-    "sendgrid_api_key": "SENDGRID_API_KEY",
-    "sendgrid_webhook_public_key": "SENDGRID_WEBHOOK_PUBLIC_KEY",
-    "sendgrid_api_url": "SENDGRID_API_URL",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +20,6 @@ class SendGridSettings:
     sendgrid_api_key: str | None = None
     sendgrid_webhook_public_key: str | None = None
     sendgrid_api_url: str = "https://api.sendgrid.com"
-
-
-def _settings(values: Mapping[str, Any]) -> SendGridSettings:
-    return read_settings(SendGridSettings, ENV, values)
 
 
 def _webhook(settings: SendGridSettings, context: WebhookContext) -> WebhookHandler:
@@ -57,8 +46,7 @@ def _client(settings: SendGridSettings, http: httpx.AsyncClient) -> SendGridClie
 ESP = Provider(
     name="sendgrid",
     display="SendGrid",
-    env=ENV,
-    settings=_settings,
+    settings=SendGridSettings,
     normalize=events.normalize,
     envelope=events.envelope,
     webhook=_webhook,

@@ -18,7 +18,6 @@ from bot.sources.payload import (
     bounded,
     first_text,
     mapping,
-    metadata_text,
     normalize_each,
     smtp_parts,
     text,
@@ -81,23 +80,18 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     custom = {**mapping(payload, "custom_args"), **payload}
     event_id = text(payload, "sg_event_id", required=False)
     return [
-        DeliveryEvent(
-            provider=PROVIDER,
-            event_type=meaning.event_type,
-            timestamp=timestamp(payload, "timestamp"),
-            recipient=normalise_address(recipient),
+        meaning.event(
+            PROVIDER,
+            timestamp(payload, "timestamp"),
+            normalise_address(recipient),
+            tags=custom,
+            raw=payload,
             message_id=text(payload, "sg_message_id", "smtp-id", required=False),
-            dispatch_id=metadata_text(custom, "dispatch_id"),
-            tenant=metadata_text(custom, "tenant"),
-            reject_reason=meaning.reject_reason,
             smtp_code=smtp_code,
             enhanced_status=enhanced,
             diagnostic=diagnostic,
             mx_host=text(payload, "mx_server", required=False),
-            hard=meaning.hard,
-            suppressed=meaning.suppressed,
             dedupe_key=f"{PROVIDER}:{event_id}" if event_id else "",
-            raw=dict(payload),
         )
     ]
 

@@ -16,20 +16,11 @@ from bot.model import DeliveryEvent
 from bot.sources.esps.ses import events
 from bot.sources.esps.ses.api import SesClient
 from bot.sources.payload import PayloadError, body_object
-from bot.sources.provider import Provider, WebhookContext, WebhookHandler, read_settings
+from bot.sources.provider import Provider, WebhookContext, WebhookHandler
 from bot.sources.verify import Acknowledged, Refused, Unavailable, sns
 
 log = logging.getLogger(__name__)
 
-ENV = {
-    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
-    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
-    "aws_session_token": "AWS_SESSION_TOKEN",
-    "aws_region": "AWS_REGION",
-    "ses_api_url": "SES_API_URL",
-    "ses_sns_topic_arns": "SES_SNS_TOPIC_ARNS",
-    "ses_sns_cert_hosts": "SES_SNS_CERT_HOSTS",
-}
 #: Amazon's SNS endpoints; `*` stands for exactly one DNS label (the region).
 DEFAULT_SNS_CERT_HOSTS = ("sns.*.amazonaws.com", "sns.*.amazonaws.com.cn")
 #: How long confirming an SNS subscription may take.
@@ -51,10 +42,6 @@ class SesSettings:
         if self.ses_api_url:
             return self.ses_api_url.rstrip("/")
         return f"https://email.{self.aws_region or 'us-east-1'}.amazonaws.com"
-
-
-def _settings(values: Mapping[str, Any]) -> SesSettings:
-    return read_settings(SesSettings, ENV, values)
 
 
 def _webhook(settings: SesSettings, context: WebhookContext) -> WebhookHandler:
@@ -122,8 +109,7 @@ def _client(settings: SesSettings, http: httpx.AsyncClient) -> SesClient | None:
 ESP = Provider(
     name="ses",
     display="Amazon SES",
-    env=ENV,
-    settings=_settings,
+    settings=SesSettings,
     normalize=events.normalize,
     envelope=events.envelope,
     webhook=_webhook,

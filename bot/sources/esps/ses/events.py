@@ -134,22 +134,17 @@ def _events(
             smtp_code, enhanced = None, None
         recipient = normalise_address(address)
         results.append(
-            DeliveryEvent(
-                provider=PROVIDER,
-                event_type=meaning.event_type,
-                timestamp=when,
-                recipient=recipient,
+            meaning.event(
+                PROVIDER,
+                when,
+                recipient,
+                tags={"dispatch_id": dispatch_id, "tenant": tenant},
+                raw=raw,
                 message_id=message_id,
-                dispatch_id=dispatch_id,
-                tenant=tenant,
-                reject_reason=meaning.reject_reason,
                 smtp_code=smtp_code,
                 enhanced_status=enhanced,
                 diagnostic=diagnostic,
-                hard=meaning.hard,
-                suppressed=meaning.suppressed,
                 dedupe_key=_key(sns_id, kind, section, recipient),
-                raw=dict(raw),
             )
         )
     if not results:

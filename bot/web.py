@@ -213,7 +213,7 @@ def _slack(app: App) -> WhymailSlack | None:
         return None
     from bot.conversation import prefs_for
     from bot.slack.app import build_app
-    from bot.trees import mrkdwn_escape
+    from bot.slack.mrkdwn import escape as mrkdwn_escape
 
     if not settings.app_token and not settings.signing_secret:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")

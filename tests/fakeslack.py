@@ -150,11 +150,11 @@ async def slack_world(
     from bot.config import Settings, shipped_knowledge
     from bot.diagnose import Diagnoser
     from bot.slack.app import build_app
+    from bot.slack.mrkdwn import escape as mrkdwn_escape
     from bot.slack.settings import ChannelConfig, SlackSettings
     from bot.sources.esp import EspSources
     from bot.sources.ingest import ingest_lines
     from bot.sources.store import open_store
-    from bot.trees import mrkdwn_escape
     from bot.trees.status import Faults, Fixed
     from bot.web import Parts, build_asgi
 

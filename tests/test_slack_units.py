@@ -17,9 +17,9 @@ from bot.model import Answer, DeliveryEvent, Diagnosis, EventType, Question, Tim
 from bot.query import parse
 from bot.slack import blocks as bk
 from bot.slack.audience import Classifier, Where, choose_locale
+from bot.slack.mrkdwn import escape as mrkdwn_escape
 from bot.slack.settings import ChannelConfig, SlackConfigError, SlackSettings
 from bot.slack.state import BadState, SeenEvents, Signer
-from bot.trees import mrkdwn_escape
 
 HOSTILE = "550 5.1.1 <!channel> <http://evil.example|click here> & <@U123>"
 

@@ -13,7 +13,8 @@ import yaml
 
 from bot.cli import main
 from bot.config import shipped_knowledge
-from bot.trees import ACTIONS, LOCALES, Knowledge, KnowledgeError, mrkdwn_escape, render
+from bot.slack.mrkdwn import escape as mrkdwn_escape
+from bot.trees import ACTIONS, LOCALES, Knowledge, KnowledgeError, render
 
 SHIPPED = shipped_knowledge()
 

@@ -13,6 +13,7 @@ import pytest
 from bot.checks import DNSClient
 from bot.config import shipped_knowledge
 from bot.diagnose import Diagnoser
+from bot.slack.mrkdwn import escape as mrkdwn_escape
 from bot.sources.store import open_store
 from bot.trees import (
     AUDIENCES,
@@ -20,7 +21,6 @@ from bot.trees import (
     Knowledge,
     Leaf,
     choose_locale,
-    mrkdwn_escape,
     normalize_locale,
     render,
 )

@@ -51,9 +51,9 @@ from bot.slack import blocks as bk
 from bot.slack import buttons, messages
 from bot.slack.audience import Classifier
 from bot.slack.middleware import DropRetries, LearnHome
+from bot.slack.mrkdwn import escape as esc
 from bot.slack.settings import SlackSettings
 from bot.slack.state import SeenEvents, Signer
-from bot.trees import mrkdwn_escape as esc
 from bot.trees.status import KnowledgeSource, status
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Block Kit for answers, modals and App Home: pure functions from core records to JSON.
 
 Every string that did not come from our own code is escaped for mrkdwn here (the trees' texts
-arrive escaped already, rendered with `mrkdwn_escape`), and every message is built inside
+arrive escaped already, rendered with `bot.slack.mrkdwn.escape`), and every message is built inside
 Slack's limits: 50 blocks, 3,000 characters per section, and a total far below the ~12-13 k
 characters at which Slack starts refusing messages. What does not fit is summarised, never cut
 mid-structure.
@@ -19,7 +19,7 @@ from bot.conversation import Part, evidence, word
 from bot.conversation.evidence import MAX_EVENTS_SHOWN, event_line, one_line
 from bot.conversation.pasted import summary
 from bot.model import Diagnosis
-from bot.trees import mrkdwn_escape as esc
+from bot.slack.mrkdwn import escape as esc
 
 Block = dict[str, Any]
 #: Signs a button's state; the app passes `Signer.sign`.

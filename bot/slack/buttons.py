@@ -13,9 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.conversation import AGENT, CUSTOMER, Asker
 from bot.slack import blocks as bk
 from bot.slack.audience import Where
+from bot.slack.mrkdwn import escape as esc
 from bot.slack.state import BadState
 from bot.trees import choose_locale
-from bot.trees import mrkdwn_escape as esc
 
 if TYPE_CHECKING:
     from bot.slack.app import WhymailSlack

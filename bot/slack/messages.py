@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks as bk
 from bot.slack.audience import Where
 from bot.slack.files import FileRefused, download_eml, is_eml
+from bot.slack.mrkdwn import escape as esc
 from bot.trees import LOCALES
-from bot.trees import mrkdwn_escape as esc
 
 if TYPE_CHECKING:
     from bot.slack.app import WhymailSlack

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.trees.expressions import Escaper, mrkdwn_escape
+from bot.trees.expressions import Escaper
 from bot.trees.loader import ENTRY_TREE, KnowledgeError, Problem, entry_of, load_trees
 from bot.trees.locales import choose_locale, normalize_locale
 from bot.trees.model import ACTIONS, AUDIENCES, LOCALES, Leaf, Node, QuestionNode, Tree
@@ -33,7 +33,6 @@ __all__ = [
     "QuestionNode",
     "Walk",
     "choose_locale",
-    "mrkdwn_escape",
     "normalize_locale",
     "render",
     "render_question",

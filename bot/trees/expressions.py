@@ -21,11 +21,6 @@ _escaper: ContextVar[Escaper] = ContextVar("whymail_escaper", default=str)
 MAX_VALUE_CHARS = 500
 
 
-def mrkdwn_escape(value: str) -> str:
-    """Slack's three control characters; with them escaped, `<!channel>` is just text."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _finalize(value: Any) -> Any:
     if value is None or isinstance(value, ChainableUndefined):
         return ""

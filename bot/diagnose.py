@@ -11,8 +11,9 @@ import asyncio
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bot import facts as f
 from bot.bounces import classify
 from bot.checks import CheckRun, ChecksConfig, DNSClient, Findings, sender_domain
 from bot.metrics import DIAGNOSES, stage, timed
@@ -180,7 +181,7 @@ class Diagnoser:
 
     async def _evidence(
         self, subject: Subject, tenant: str | None, brought: Sequence[DeliveryEvent]
-    ) -> tuple[Timeline | None, dict[str, Any], tuple[str, ...]]:
+    ) -> tuple[Timeline | None, f.Facts, tuple[str, ...]]:
         """The subject's timeline and facts, and notes on what could not be asked (an ESP that
         did not answer), which belong to the answer rather than to the facts trees test."""
         if subject.invalid is not None:
@@ -280,7 +281,7 @@ def _classified(event: DeliveryEvent) -> DeliveryEvent:
     return replace(event, reason=result.reason, hard=hard)
 
 
-def _address_facts(address: str | None, invalid: InvalidAddress | None) -> dict[str, Any]:
+def _address_facts(address: str | None, invalid: InvalidAddress | None) -> f.Facts:
     value = address or (invalid.text if invalid else None)
     return {
         "address": {

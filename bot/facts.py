@@ -1,95 +1,263 @@
-"""The names of the facts trees can test. Editors see this list in knowledge/README.md.
+"""The facts trees can test, declared once: each group's keys with their types and meaning.
 
-A tree that names a fact not listed here is refused by `whymail knowledge check`, so a typo in a
-condition can never silently evaluate to "false" in production.
+The diagnoser and the checks build these groups (mypy holds them to the declared keys and
+types); the trees loader refuses a condition or text naming a fact not declared here, so a typo
+can never silently evaluate to "false" in production; knowledge/README.md lists them all for
+editors. A fact marked HIDDEN is internal (ids, ESP names, SMTP codes, remote servers' words):
+customer text may test it but never print it.
 """
 
 from __future__ import annotations
 
-FACTS: dict[str, str] = {
-    "query.kind": "what was asked about: address, dispatch or none",
-    "query.text": "the words the person typed (untrusted)",
-    "address.value": "the recipient address being diagnosed",
-    "address.valid": "true when the address is syntactically valid",
-    "address.problem": "why the address is not valid, in the validator's words",
-    "address.domain": "the part after the @",
-    "address.suppressed": "the address is on the ESP's suppression list as far as events show",
-    "address.suggestion": "a likely intended address when this one looks mistyped",
-    "dispatch.found": "a dispatch or delivery event matched the question",
-    "dispatch.id": "the dispatch id",
-    "dispatch.kind": "invoice, reminder, order, quote, ...",
-    "dispatch.subject": "the subject line",
-    "dispatch.state": "pending, in_progress, sent, failed or cancelled",
-    "dispatch.internal_error": "why the system could not send (missing_template, ...), or empty",
-    "dispatch.created_at": "when the dispatch was created (UTC)",
-    "dispatch.role": "how the recipient was addressed: to, cc or bcc",
-    "event.found": "there is at least one delivery event for this recipient",
-    "event.type": "the latest outcome event: queued, sent, rejected, failed, bounced, "
-    "deferred or delivered",
-    "event.timestamp": "when the latest outcome event happened (UTC)",
-    "event.provider": "the ESP that reported it",
-    "event.smtp_code": "the remote server's SMTP reply code",
-    "event.enhanced_status": "the remote server's enhanced status code (e.g. 5.1.1)",
-    "event.diagnostic": "the remote server's reply text (untrusted)",
-    "event.reject_reason": "the ESP's reason for rejecting (invalid, bounced, blocked, spam, ...)",
-    "event.reason": "the bounce reason (Sisimai's names: userunknown, mailboxfull, ...)",
-    "event.hard": "true for a hard bounce, false for a soft one",
-    "event.suppressed": "the event says the message was not sent because of suppression",
-    "event.count": "how many delivery events the recipient has for this dispatch",
-    "history.complained": "the recipient marked a message as spam",
-    "history.opened": "the recipient opened or clicked a message",
-    "history.deferrals": "how many times delivery was deferred",
-    "history.dispatches": "how many dispatches to this address are on record",
-    "domain.name": "the recipient's domain",
-    "domain.exists": "true, false, or empty when DNS could not tell",
-    "domain.accepts_mail": "true when the domain has a usable MX or an implicit MX",
-    "domain.mx": "the MX host names, best preference first",
-    "domain.null_mx": "the domain publishes a null MX (RFC 7505): it accepts no mail",
-    "domain.implicit_mx": "no MX record, but an A/AAAA record acts as the mail server",
-    "domain.inconclusive": "DNS could not answer (timeout, SERVFAIL, REFUSED)",
-    "domain.cause": "why DNS was inconclusive",
-    "domain.mx_resolves": "true when at least one MX host has an address; false when none does",
-    "domain.provider": "the mailbox provider behind the MX hosts: gmail, google_workspace, "
-    "outlook (Outlook.com/Hotmail/Live), microsoft365, yahoo, icloud, gmx, uol, bol, terra, ...",
-    "domain.provider_name": "the provider's display name, e.g. Outlook.com / Hotmail",
-    "domain.gateway": "a filtering gateway in front of the mailbox: proofpoint, mimecast, "
-    "barracuda, cisco, trendmicro, sophos, ...",
-    "domain.gateway_name": "the gateway's display name, e.g. Proofpoint",
-    "domain.suggestion": "the domain the person probably meant (gmial.com → gmail.com)",
-    "sender.domain": "the sending domain (the dispatch's From domain, or configured)",
-    "sender.inconclusive": "DNS could not answer for the sender's domain",
-    "sender.spf.present": "the sender's domain publishes an SPF record",
-    "sender.spf.authorizes_esp": "the SPF record authorises the configured ESP",
-    "sender.spf.problem": "what is wrong with the SPF record (too many lookups, several "
-    "records, ...), or empty",
-    "sender.dkim.present": "a DKIM key exists for the configured selector (or any selector)",
-    "sender.dmarc.present": "the sender's domain (or its organisational domain) has DMARC",
-    "sender.dmarc.policy": "the DMARC policy: none, quarantine or reject",
-    "sender.dmarc.aligned": "the ESP's signing or return-path domain aligns with the sender",
-    "reputation.listed": "a sending IP is listed on a configured blocklist",
-    "reputation.listings": "which blocklists list which sending IPs",
-    "reputation.inconclusive": "a blocklist could not be checked (error code, timeout)",
-    "domain.mx_unresolved": "MX hosts DNS says have no address (a dangling MX), best preference "
-    "first",
-    "domain.typo_candidate": "the closest popular domain even when the typed one receives mail; "
-    "domain.suggestion is only set when DNS says it cannot",
-    "sender.cause": "why DNS was inconclusive for the sender's domain",
-    "sender.exists": "false when the sending domain does not exist (NXDOMAIN): receivers "
-    "refuse mail from it",
-    "sender.spf.record": "the SPF record as published (untrusted text)",
-    "sender.spf.lookups": "how many DNS-querying terms the SPF record uses (the limit is 10)",
-    "sender.dkim.selectors": "the configured DKIM selectors that have a key",
-    "sender.dkim.domain": "the domain the DKIM key was looked for (the ESP's signing domain, or "
-    "the sender's)",
-    "sender.dmarc.record": "the DMARC record that applies (untrusted text)",
-    "sender.dmarc.domain": "where that DMARC record was found: the sender's domain or its "
-    "organisational domain",
-    "sender.dmarc.problem": "what is wrong with DMARC (several records, invalid policy), or empty",
-    "reputation.cause": "why a blocklist could not be checked",
-    "reputation.checked": "which sending IPs were looked up on which blocklists",
-}
+from typing import Annotated, Any, Final, TypedDict, get_args, get_origin, get_type_hints
+
+#: Marks a fact customer text must not print.
+HIDDEN: Final = "hidden"
+
+
+class Listing(TypedDict):
+    """One sending IP found on one blocklist."""
+
+    ip: str
+    zone: str
+    codes: list[str]
+
+
+class QueryFacts(TypedDict, total=False):
+    """What was asked."""
+
+    kind: Annotated[str, "what was asked about: address, dispatch or none"]
+    text: Annotated[str, "the words the person typed (untrusted)"]
+
+
+class AddressFacts(TypedDict, total=False):
+    """The recipient address being diagnosed."""
+
+    value: Annotated[str | None, "the recipient address being diagnosed"]
+    valid: Annotated[bool | None, "true when the address is syntactically valid"]
+    problem: Annotated[str | None, "why the address is not valid, in the validator's words"]
+    domain: Annotated[str | None, "the part after the @"]
+    suppressed: Annotated[
+        bool,
+        "the address is on the ESP's suppression list as far as events show",
+    ]
+    suggestion: Annotated[str | None, "a likely intended address when this one looks mistyped"]
+
+
+class DispatchFacts(TypedDict, total=False):
+    """The product's dispatch: its record, or what its events tell of it."""
+
+    found: Annotated[bool, "a dispatch or delivery event matched the question"]
+    id: Annotated[str | None, HIDDEN, "the dispatch id"]
+    kind: Annotated[str | None, "invoice, reminder, order, quote, ..."]
+    subject: Annotated[str | None, "the subject line"]
+    state: Annotated[str | None, "pending, in_progress, sent, failed or cancelled"]
+    internal_error: Annotated[
+        str | None,
+        "why the system could not send (missing_template, ...), or empty",
+    ]
+    created_at: Annotated[str | None, "when the dispatch was created (UTC)"]
+    role: Annotated[str | None, "how the recipient was addressed: to, cc or bcc"]
+
+
+class EventFacts(TypedDict, total=False):
+    """The latest outcome event for the recipient."""
+
+    found: Annotated[bool, "there is at least one delivery event for this recipient"]
+    type: Annotated[
+        str | None,
+        "the latest outcome event: queued, sent, rejected, failed, bounced, deferred or delivered",
+    ]
+    timestamp: Annotated[str | None, "when the latest outcome event happened (UTC)"]
+    provider: Annotated[str | None, HIDDEN, "the ESP that reported it"]
+    smtp_code: Annotated[int | None, HIDDEN, "the remote server's SMTP reply code"]
+    enhanced_status: Annotated[
+        str | None,
+        HIDDEN,
+        "the remote server's enhanced status code (e.g. 5.1.1)",
+    ]
+    diagnostic: Annotated[str | None, HIDDEN, "the remote server's reply text (untrusted)"]
+    reject_reason: Annotated[
+        str | None,
+        HIDDEN,
+        "the ESP's reason for rejecting (invalid, bounced, blocked, spam, ...)",
+    ]
+    reason: Annotated[
+        str | None,
+        HIDDEN,
+        "the bounce reason (Sisimai's names: userunknown, mailboxfull, ...)",
+    ]
+    hard: Annotated[bool | None, "true for a hard bounce, false for a soft one"]
+    suppressed: Annotated[bool, "the event says the message was not sent because of suppression"]
+    count: Annotated[int, "how many delivery events the recipient has for this dispatch"]
+
+
+class HistoryFacts(TypedDict, total=False):
+    """Everything on record for the recipient."""
+
+    complained: Annotated[bool, "the recipient marked a message as spam"]
+    opened: Annotated[bool, "the recipient opened or clicked a message"]
+    deferrals: Annotated[int, "how many times delivery was deferred"]
+    dispatches: Annotated[int, "how many dispatches to this address are on record"]
+
+
+class DomainFacts(TypedDict, total=False):
+    """DNS for the recipient's domain."""
+
+    name: Annotated[str, "the recipient's domain"]
+    exists: Annotated[bool | None, "true, false, or empty when DNS could not tell"]
+    accepts_mail: Annotated[bool | None, "true when the domain has a usable MX or an implicit MX"]
+    mx: Annotated[list[str], HIDDEN, "the MX host names, best preference first"]
+    null_mx: Annotated[bool, "the domain publishes a null MX (RFC 7505): it accepts no mail"]
+    implicit_mx: Annotated[bool, "no MX record, but an A/AAAA record acts as the mail server"]
+    inconclusive: Annotated[bool, "DNS could not answer (timeout, SERVFAIL, REFUSED)"]
+    cause: Annotated[str | None, HIDDEN, "why DNS was inconclusive"]
+    mx_resolves: Annotated[
+        bool | None,
+        "true when at least one MX host has an address; false when none does",
+    ]
+    provider: Annotated[
+        str | None,
+        "the mailbox provider behind the MX hosts: gmail, google_workspace, outlook "
+        "(Outlook.com/Hotmail/Live), microsoft365, yahoo, icloud, gmx, uol, bol, "
+        "terra, ...",
+    ]
+    provider_name: Annotated[str | None, "the provider's display name, e.g. Outlook.com / Hotmail"]
+    gateway: Annotated[
+        str | None,
+        "a filtering gateway in front of the mailbox: proofpoint, mimecast, "
+        "barracuda, cisco, trendmicro, sophos, ...",
+    ]
+    gateway_name: Annotated[str | None, "the gateway's display name, e.g. Proofpoint"]
+    suggestion: Annotated[
+        str | None,
+        "the domain the person probably meant (gmial.com → gmail.com)",
+    ]
+    mx_unresolved: Annotated[
+        list[str],
+        "MX hosts DNS says have no address (a dangling MX), best preference first",
+    ]
+    typo_candidate: Annotated[
+        str | None,
+        "the closest popular domain even when the typed one receives mail; "
+        "domain.suggestion is only set when DNS says it cannot",
+    ]
+
+
+class SpfFacts(TypedDict, total=False):
+    """The sending domain's SPF record."""
+
+    present: Annotated[bool | None, "the sender's domain publishes an SPF record"]
+    authorizes_esp: Annotated[bool | None, "the SPF record authorises the configured ESP"]
+    problem: Annotated[
+        str | None,
+        HIDDEN,
+        "what is wrong with the SPF record (too many lookups, several records, ...), or empty",
+    ]
+    record: Annotated[str | None, "the SPF record as published (untrusted text)"]
+    lookups: Annotated[int, "how many DNS-querying terms the SPF record uses (the limit is 10)"]
+
+
+class DkimFacts(TypedDict, total=False):
+    """The sending domain's DKIM keys."""
+
+    present: Annotated[
+        bool | None,
+        "a DKIM key exists for the configured selector (or any selector)",
+    ]
+    selectors: Annotated[list[str], "the configured DKIM selectors that have a key"]
+    domain: Annotated[
+        str | None,
+        "the domain the DKIM key was looked for (the ESP's signing domain, or the sender's)",
+    ]
+
+
+class DmarcFacts(TypedDict, total=False):
+    """The DMARC policy that applies to the sending domain."""
+
+    present: Annotated[bool | None, "the sender's domain (or its organisational domain) has DMARC"]
+    policy: Annotated[str | None, "the DMARC policy: none, quarantine or reject"]
+    aligned: Annotated[
+        bool | None,
+        "the ESP's signing or return-path domain aligns with the sender",
+    ]
+    record: Annotated[str | None, "the DMARC record that applies (untrusted text)"]
+    domain: Annotated[
+        str | None,
+        "where that DMARC record was found: the sender's domain or its organisational domain",
+    ]
+    problem: Annotated[
+        str | None,
+        "what is wrong with DMARC (several records, invalid policy), or empty",
+    ]
+
+
+class SenderFacts(TypedDict, total=False):
+    """DNS for the sending domain."""
+
+    domain: Annotated[str | None, "the sending domain (the dispatch's From domain, or configured)"]
+    inconclusive: Annotated[bool, "DNS could not answer for the sender's domain"]
+    cause: Annotated[str | None, "why DNS was inconclusive for the sender's domain"]
+    exists: Annotated[
+        bool | None,
+        "false when the sending domain does not exist (NXDOMAIN): receivers refuse mail from it",
+    ]
+    spf: SpfFacts
+    dkim: DkimFacts
+    dmarc: DmarcFacts
+
+
+class ReputationFacts(TypedDict, total=False):
+    """The sending IPs on the configured blocklists."""
+
+    listed: Annotated[bool | None, "a sending IP is listed on a configured blocklist"]
+    listings: Annotated[list[Listing], HIDDEN, "which blocklists list which sending IPs"]
+    inconclusive: Annotated[bool, "a blocklist could not be checked (error code, timeout)"]
+    cause: Annotated[str | None, "why a blocklist could not be checked"]
+    checked: Annotated[list[str], "which sending IPs were looked up on which blocklists"]
+
+
+class Facts(TypedDict, total=False):
+    """Everything one diagnosis knows, by group; `answers` holds replies to question nodes."""
+
+    query: QueryFacts
+    address: AddressFacts
+    dispatch: DispatchFacts
+    event: EventFacts
+    history: HistoryFacts
+    domain: DomainFacts
+    sender: SenderFacts
+    reputation: ReputationFacts
+    answers: dict[str, Any]
+
 
 #: Replies to question nodes arrive as `answers.<question id>`; any id is allowed.
 OPEN_ROOTS = frozenset({"answers"})
+
+
+def _is_group(hint: Any) -> bool:
+    return isinstance(hint, type) and hasattr(hint, "__required_keys__")  # a TypedDict
+
+
+def _declared(group: type, prefix: str = "") -> dict[str, tuple[str, bool]]:
+    """Dotted name → (meaning, hidden) for every fact in `group` and the groups inside it."""
+    found: dict[str, tuple[str, bool]] = {}
+    for key, hint in get_type_hints(group, include_extras=True).items():
+        name = f"{prefix}{key}"
+        if get_origin(hint) is Annotated:
+            _type, *marks = get_args(hint)
+            found[name] = (str(marks[-1]), HIDDEN in marks[:-1])
+        elif (
+            isinstance(hint, type) and hasattr(hint, "__required_keys__") and key not in OPEN_ROOTS
+        ):
+            found.update(_declared(hint, f"{name}."))
+    return found
+
+
+_ALL: Final = _declared(Facts)
+#: Every fact name → what it means, for editors.
+FACTS: Final[dict[str, str]] = {name: meaning for name, (meaning, _) in _ALL.items()}
+#: Facts a customer must never see: internal ids, ESP names, SMTP codes and raw server replies.
+CUSTOMER_HIDDEN_FACTS: Final = frozenset(name for name, (_, hidden) in _ALL.items() if hidden)
 
 ROOTS = frozenset(name.partition(".")[0] for name in FACTS) | OPEN_ROOTS

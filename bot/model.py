@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.facts import Facts
+
 
 class EventType(StrEnum):
     """django-anymail's event vocabulary, so every ESP's events mean the same thing."""
@@ -239,7 +241,7 @@ class Diagnosis:
     verdict: str
     severity: str
     path: tuple[str, ...]
-    facts: dict[str, Any]
+    facts: Facts
     answer: Answer
     recipient: str | None = None
     dispatch_id: str | None = None

@@ -7,8 +7,8 @@ or when events carry no dispatch id, the newest message the ESP reported on.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from bot import facts as f
 from bot.model import OUTCOME_EVENTS, DeliveryEvent, Dispatch, EventType, Timeline
 
 _CLEARS_SUPPRESSION = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
@@ -54,7 +54,7 @@ def suppressed(history: Sequence[DeliveryEvent]) -> bool:
 
 def timeline_facts(
     timeline: Timeline, history: Sequence[DeliveryEvent], dispatches_on_record: int
-) -> dict[str, Any]:
+) -> f.Facts:
     dispatch = timeline.dispatch
     last = outcome(timeline)
     role = None

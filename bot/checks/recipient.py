@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import Any
 
+from bot import facts as f
 from bot.checks.dns import DNSClient, Lookup, Outcome
 from bot.checks.providers import ProviderTable, identify
 from bot.checks.typos import typo_candidate
@@ -40,7 +40,7 @@ class DomainFacts:
     typo_candidate: str | None = None
     suggestion: str | None = None
 
-    def as_facts(self) -> dict[str, Any]:
+    def as_facts(self) -> f.DomainFacts:
         return {
             "name": self.domain,
             "exists": self.exists,

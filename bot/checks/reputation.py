@@ -12,8 +12,8 @@ import asyncio
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from bot import facts as f
 from bot.checks.dns import DNSClient, Outcome
 
 _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -67,7 +67,7 @@ class ReputationFacts:
             return None
         return False
 
-    def as_facts(self) -> dict[str, Any]:
+    def as_facts(self) -> f.ReputationFacts:
         causes = [f"{r.ip} {r.cause}" for r in self.results if r.cause]
         return {
             "listed": self.listed,

@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bot import facts as f
 from bot.checks.dns import DNSClient, chain_start
 from bot.checks.providers import ProviderTable, load_table
 from bot.checks.recipient import DomainFacts, check_recipient_domain
@@ -40,9 +41,9 @@ class Findings:
     senders: dict[str, SenderFacts] = field(default_factory=dict)
     reputation: ReputationFacts = field(default_factory=ReputationFacts)
 
-    def facts_for(self, recipient_domain: str | None, sender: str | None) -> dict[str, Any]:
+    def facts_for(self, recipient_domain: str | None, sender: str | None) -> f.Facts:
         """The `domain`, `sender` and `reputation` fact groups for one subject."""
-        facts: dict[str, Any] = {
+        facts: f.Facts = {
             "sender": self.senders.get(sender or "", SenderFacts(sender)).as_facts(),
             "reputation": self.reputation.as_facts(),
         }

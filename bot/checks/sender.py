@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
 
+from bot import facts as f
 from bot.addresses import ascii_domain
 from bot.checks.dns import DNSClient, Lookup, Outcome
 from bot.checks.orgdomain import organisational_domain
@@ -54,7 +54,7 @@ class SPFFacts:
     inconclusive: bool = False
     cause: str | None = None
 
-    def as_facts(self) -> dict[str, Any]:
+    def as_facts(self) -> f.SpfFacts:
         return {
             "present": self.present,
             "authorizes_esp": self.authorizes_esp,
@@ -225,7 +225,7 @@ class DKIMFacts:
     inconclusive: bool = False
     cause: str | None = None
 
-    def as_facts(self) -> dict[str, Any]:
+    def as_facts(self) -> f.DkimFacts:
         return {"present": self.present, "selectors": list(self.selectors), "domain": self.domain}
 
 
@@ -273,7 +273,7 @@ class DMARCFacts:
     inconclusive: bool = False
     cause: str | None = None
 
-    def as_facts(self) -> dict[str, Any]:
+    def as_facts(self) -> f.DmarcFacts:
         return {
             "present": self.present,
             "policy": self.policy,
@@ -349,7 +349,7 @@ class SenderFacts:
     dkim: DKIMFacts = DKIMFacts()
     dmarc: DMARCFacts = DMARCFacts()
 
-    def as_facts(self) -> dict[str, Any]:
+    def as_facts(self) -> f.SenderFacts:
         parts = (self.spf, self.dkim, self.dmarc)
         causes = [p.cause for p in parts if p.cause]
         return {

@@ -8,7 +8,7 @@ The public surface: `Knowledge.load(dir)` (refuses a broken set with file:line p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,10 +79,10 @@ class Knowledge:
     def verdicts(self) -> frozenset[str]:
         return frozenset(leaf.verdict for leaf in self.leaves)
 
-    def decide(self, facts: dict[str, Any]) -> Walk:
+    def decide(self, facts: Mapping[str, Any]) -> Walk:
         return walk(self.nodes, self.entry.start, facts)
 
-    def walk_from(self, tree: Tree, facts: dict[str, Any]) -> Walk:
+    def walk_from(self, tree: Tree, facts: Mapping[str, Any]) -> Walk:
         return walk(self.nodes, tree.start, facts)
 
     def failing_examples(self) -> Iterator[Problem]:

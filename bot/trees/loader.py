@@ -28,13 +28,12 @@ import yaml
 from jinja2 import TemplateSyntaxError
 from jinja2.environment import Template, TemplateExpression
 
-from bot.facts import FACTS, OPEN_ROOTS, ROOTS
+from bot.facts import CUSTOMER_HIDDEN_FACTS, FACTS, OPEN_ROOTS, ROOTS
 from bot.trees import yamlsource
 from bot.trees.expressions import ENV, fact_names, parse, printed_fact_names
 from bot.trees.model import (
     ACTIONS,
     AUDIENCES,
-    CUSTOMER_HIDDEN_FACTS,
     LOCALES,
     SEVERITIES,
     TREE_PREFIX,

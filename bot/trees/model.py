@@ -26,23 +26,6 @@ ACTIONS: dict[str, str] = {
     "check_again": "run the same diagnosis again later (useful while delivery is in progress)",
 }
 
-#: Facts a customer must never see: internal ids, ESP names, SMTP codes and raw server replies.
-CUSTOMER_HIDDEN_FACTS = frozenset(
-    {
-        "dispatch.id",
-        "event.provider",
-        "event.smtp_code",
-        "event.enhanced_status",
-        "event.diagnostic",
-        "event.reason",
-        "event.reject_reason",
-        "domain.mx",
-        "domain.cause",
-        "reputation.listings",
-        "sender.spf.problem",
-    }
-)
-
 TREE_PREFIX = "tree:"
 
 

@@ -3,6 +3,7 @@ value for the target."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bot.model import Answer, Question
@@ -21,7 +22,7 @@ def pick_text(leaf: Leaf, locale: str, audience: str) -> tuple[Text, str]:
 
 
 def render(
-    leaf: Leaf, facts: dict[str, Any], *, locale: str, audience: str, escape: Escaper = str
+    leaf: Leaf, facts: Mapping[str, Any], *, locale: str, audience: str, escape: Escaper = str
 ) -> Answer:
     text, used_locale = pick_text(leaf, locale, audience)
     with escaping(escape):

@@ -31,7 +31,7 @@ class Walk:
         return self.pending[0] if self.pending else None
 
 
-def holds(condition: Any, facts: dict[str, Any]) -> bool:
+def holds(condition: Any, facts: Mapping[str, Any]) -> bool:
     """A condition that cannot be evaluated (a comparison with a missing fact) does not hold.
 
     A faulty condition met by a lazily loaded set raises KnowledgeError instead: that is the
@@ -44,7 +44,7 @@ def holds(condition: Any, facts: dict[str, Any]) -> bool:
         return False
 
 
-def walk(nodes: Mapping[str, Node], start: str, facts: dict[str, Any]) -> Walk:
+def walk(nodes: Mapping[str, Node], start: str, facts: Mapping[str, Any]) -> Walk:
     answers = facts.get("answers")
     answers = answers if isinstance(answers, Mapping) else {}
     path = [start]

@@ -72,8 +72,8 @@ def serve_app(host: str, port: int) -> None:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    from bot.app import running
     from bot.config import Settings
-    from bot.sources.store import open_store
     from bot.sources.webhooks import WebhookReceiver
 
     state: dict[str, Any] = {}
@@ -81,11 +81,10 @@ def serve_app(host: str, port: int) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings = Settings.load()
-        store = await open_store(settings.store)
-        state["receiver"] = WebhookReceiver(store, settings.esp)
-        yield
-        await state["receiver"].aclose()
-        await store.close()
+        async with running(settings) as whymail:
+            state["receiver"] = WebhookReceiver(whymail.store, settings.esp)
+            yield
+            await state["receiver"].aclose()
 
     async def webhook(request: Request) -> Response:
         body = await request.body()

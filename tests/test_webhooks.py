@@ -17,8 +17,10 @@ import pytest
 
 from bot.model import DeliveryEvent, EventType
 from bot.sources.espsettings import EspSettings
+from bot.sources.ingest import ingest_lines
 from bot.sources.store import Store
 from bot.sources.verify import Refused
+from bot.sources.verify import mailgun as mailgun_sig
 from bot.sources.verify import sendgrid as sendgrid_sig
 from bot.sources.webhooks import WebhookReceiver
 from testkit.servers import serve
@@ -192,6 +194,20 @@ async def test_mailgun_signed_duplicate_forged_stale(
     assert await store.events_for_recipient("mallory@example.com") == []
 
 
+async def test_a_signed_timestamp_that_is_not_a_number_is_refused(
+    receiver: WebhookReceiver, store: Store
+) -> None:
+    """NaN passes every comparison with the window: signed so, a delivery would never go stale."""
+    for when in ("nan", "inf"):
+        payload = json.loads(mailgun_body(MAILGUN_KEY, mg_event()))
+        token = payload["signature"]["token"]
+        signature = mailgun_sig.sign(MAILGUN_KEY, when, token)
+        payload["signature"] |= {"timestamp": when, "signature": signature}
+        response = await receiver.receive("mailgun", {}, json.dumps(payload).encode())
+        assert response.status == 401, (when, response.body)
+    assert await store.events_for_recipient("jane@example.com") == []
+
+
 async def test_mailgun_replay_window_is_configurable(store: Store, sg: SendGridSigner) -> None:
     r = WebhookReceiver(store, esp_settings(sg, webhook_replay_window=60.0))
     body = mailgun_body(MAILGUN_KEY, mg_event(), when=time.time() - 120)
@@ -232,7 +248,9 @@ POSTMARK_BOUNCE = {
 }
 
 
-async def test_postmark_basic_auth_and_trace_id(receiver: WebhookReceiver, store: Store) -> None:
+async def test_postmark_basic_auth_and_one_row_per_bounce(
+    receiver: WebhookReceiver, store: Store
+) -> None:
     body = json.dumps(POSTMARK_BOUNCE).encode()
     missing = await receiver.receive("postmark", {}, body)
     assert missing.status == 401
@@ -241,9 +259,14 @@ async def test_postmark_basic_auth_and_trace_id(receiver: WebhookReceiver, store
     assert wrong.status == 401
     good = {"Authorization": basic("pm", "pm-secret"), "X-PM-Webhook-Trace-Id": "trace-1"}
     assert (await receiver.receive("postmark", good, body)).status == 200
-    assert body_of(await receiver.receive("postmark", good, body))["new"] == 0
+    # Redelivered with another trace id, then with none, then saved and ingested: one bounce.
+    retraced = {**good, "X-PM-Webhook-Trace-Id": "trace-2"}
+    assert body_of(await receiver.receive("postmark", retraced, body))["new"] == 0
+    untraced = {"Authorization": basic("pm", "pm-secret")}
+    assert body_of(await receiver.receive("postmark", untraced, body))["new"] == 0
+    assert (await ingest_lines(store, "postmark", [body.decode()])).events_new == 0
     (event,) = await store.events_for_recipient("jane@example.com")
-    assert event.dedupe_key == "postmark:trace:trace-1"
+    assert event.dedupe_key == f"postmark:Bounce:{POSTMARK_BOUNCE['ID']}"
     assert (event.dispatch_id, event.hard) == ("d_9f2c", True)
 
 

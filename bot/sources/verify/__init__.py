@@ -6,6 +6,8 @@ it in their webhook log when a secret is wrong or a clock is off.
 
 from __future__ import annotations
 
+import math
+
 
 class Refused(Exception):
     """The request is not from the provider (or no secret is configured to tell)."""
@@ -28,7 +30,12 @@ class Stale(Refused):
 
 
 def check_fresh(signed_at: float, now: float, window: float, skew: float = 300.0) -> None:
-    """Refuse timestamps older than `window` seconds, or more than `skew` in the future."""
+    """Refuse timestamps older than `window` seconds, or more than `skew` in the future.
+
+    NaN compares false with everything, so it would pass both tests and never go stale.
+    """
+    if not math.isfinite(signed_at):
+        raise Stale("the signed timestamp is not a number")
     if signed_at < now - window:
         raise Stale(f"signed {now - signed_at:.0f} s ago, outside the {window:g} s replay window")
     if signed_at > now + skew:

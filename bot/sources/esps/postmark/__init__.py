@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import httpx
 
@@ -30,12 +30,10 @@ def _webhook(settings: PostmarkSettings, _: WebhookContext) -> WebhookHandler:
             settings.postmark_webhook_user,
             settings.postmark_webhook_password,
         )
-        found = events.normalize(body_object(body))
-        trace = headers.get("x-pm-webhook-trace-id", "").strip()
-        if trace:
-            # Postmark's own idempotency key, the same across its retries of one delivery.
-            found = [replace(e, dedupe_key=f"postmark:trace:{trace[:200]}") for e in found]
-        return found
+        # Keyed by the record's own type and ID (or, without one, by its content), never by
+        # X-PM-Webhook-Trace-Id: a redelivery may carry a new trace id, and the same body saved
+        # and ingested later carries none, yet both are the one bounce already stored.
+        return events.normalize(body_object(body))
 
     return receive
 

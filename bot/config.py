@@ -121,7 +121,12 @@ def _read_config(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read WHYMAIL_CONFIG {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"WHYMAIL_CONFIG {path} is not valid YAML: {exc}") from None
+        # The place and the kind of fault only: the YAML library would quote the line, and in
+        # this file that line may hold a secret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "cannot be read"
+        raise ConfigError(f"WHYMAIL_CONFIG {where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"WHYMAIL_CONFIG {path} must be a mapping of settings")
     return {str(k): v for k, v in data.items()}

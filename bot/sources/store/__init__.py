@@ -6,6 +6,7 @@ it talks to.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot.sources.store.base import Store, StoreError
@@ -18,6 +19,14 @@ def default_sqlite_path() -> Path:
     from platformdirs import user_data_path
 
     return user_data_path("whymail", appauthor=False) / "whymail.sqlite3"
+
+
+def redacted(url: str) -> str:
+    """`url` fit for an error message: its user and password (`user:pass@`) replaced."""
+    return _USERINFO.sub("***@", url)
+
+
+_USERINFO = re.compile(r"(?<=://)[^/?#]*@")
 
 
 async def open_store(url: str | None) -> Store:
@@ -41,7 +50,8 @@ async def open_store(url: str | None) -> Store:
         path = Path(url.removeprefix("sqlite:///"))
     elif "://" in url:
         raise StoreError(
-            f"unknown store URL {url!r}: use a file path, sqlite:///path or postgresql://..."
+            f"unknown store URL {redacted(url)!r}: "
+            "use a file path, sqlite:///path or postgresql://..."
         )
     else:
         path = Path(url)

@@ -104,6 +104,25 @@ async def test_forged_and_stale_signatures_are_refused(world: World) -> None:
     assert not world.fake.calls or all(c.method == "auth.test" for c in world.fake.calls)
 
 
+async def test_bodies_are_capped_and_verified_before_they_are_read(world: World) -> None:
+    """An unsigned post, however large or broken, costs a capped read and a 4xx, never a parse."""
+    url = f"{world.url}/slack/events"
+    json_type = {"Content-Type": "application/json"}
+    broken = await world.http.post(url, content=b'{"type": ', headers=json_type)
+    assert broken.status_code == 401
+
+    async def huge() -> AsyncIterator[bytes]:
+        for _ in range(64):  # 64 MiB, chunked: refused once past the cap, not buffered
+            yield b"[" * 1_048_576
+
+    too_big = await world.http.post(url, content=huge(), headers=json_type)
+    assert too_big.status_code == 413
+    # signed, but not what Slack sends
+    signed_broken = await world.post(b'{"type": ', "application/json")
+    assert signed_broken.status_code == 400
+    assert not world.fake.calls or all(c.method == "auth.test" for c in world.fake.calls)
+
+
 async def test_customer_in_shared_channel_learns_nothing_about_another_tenant(world: World) -> None:
     mention = {
         "type": "app_mention",

@@ -3,11 +3,13 @@ what any surface gets for what people send, before any surface renders it."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from bot.bounces import parse_bounce
 from bot.checks import DNSClient
 from bot.checks.dns import parse_nameservers
 from bot.config import shipped_knowledge
@@ -110,3 +112,26 @@ async def test_the_terminal_shows_the_same_answer_in_its_language(
     customer = render_diagnosis(reply.parts[0].diagnosis, agent=False)
     assert "user_unknown" not in customer
     assert word("nb", "path") not in customer
+
+
+async def test_a_paste_is_parsed_off_the_event_loop_and_never_for_a_stranger(
+    conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing a big paste takes the better part of a second: on the loop it would hold up every
+    acknowledgement, and a stranger's paste is refused before anything reads it."""
+    from bot.conversation import pasted
+
+    threads: list[str] = []
+
+    def recording(message: bytes | str) -> Any:
+        threads.append(threading.current_thread().name)
+        return parse_bounce(message)
+
+    monkeypatch.setattr(pasted, "parse_bounce", recording)
+    stranger = Asker("U9", CUSTOMER, None, False)
+    refused = await conversation.ask(Request(BOUNCE, stranger))
+    assert (refused.notice, threads) == ("not_linked", [])
+    reply = await conversation.ask(Request(BOUNCE + "x" * 100_000, AGENT_ASKS))
+    assert [r.recipient for r in reply.bounce] == [OLA]
+    assert len(threads) == 1
+    assert threads[0] != threading.main_thread().name

@@ -5,6 +5,7 @@ terminal and the HTTP API each translate their input into a `Request` and render
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -76,6 +77,7 @@ class Conversation:
         self._escape = escape
         self._reactivation = reactivation
         self._providers = providers
+        self._parsing = asyncio.Semaphore(2)
 
     async def ask(self, request: Request) -> Reply:
         asker = request.asker
@@ -85,11 +87,11 @@ class Conversation:
             return Reply(normalize_locale(explicit) or fallback, notice="not_linked")
         rows: list[BouncedRecipient] = []
         if request.eml is not None:
-            rows = pasted.read(request.eml)
+            rows = await pasted.read(request.eml, self._parsing)
             if not rows:
                 return Reply(normalize_locale(explicit) or fallback, notice="no_failed_recipient")
         elif pasted.looks_like_bounce(request.text):
-            rows = pasted.read(request.text)
+            rows = await pasted.read(request.text, self._parsing)
         report = await self.diagnoser.ask(
             "" if rows else request.text,
             locale=normalize_locale(explicit),

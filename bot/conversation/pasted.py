@@ -7,6 +7,7 @@ agent who pastes a bounce for an address the store never saw still gets a verdic
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bot.model import DeliveryEvent, EventType
 #: What the evidence lines name as the source of a pasted bounce's events.
 SOURCE = "bounce email"
 MAX_SUMMARY_ROWS = 10
+MAX_PASTED_CHARS = 8_000
 
 _BOUNCE_HINT = re.compile(
     r"(?im)^(?:final-recipient|diagnostic-code|status|action):"
@@ -34,8 +36,19 @@ def looks_like_bounce(text: str) -> bool:
     return "\n" in text and bool(_BOUNCE_HINT.search(text))
 
 
-def read(message: bytes | str) -> list[BouncedRecipient]:
-    return parse_bounce(message)
+async def read(message: bytes | str, parsing: asyncio.Semaphore) -> list[BouncedRecipient]:
+    """The failed recipients of a pasted or attached bounce, parsed in a worker thread.
+
+    Parsing a large paste takes the better part of a second of CPU; on the event loop that
+    would hold up every other request's acknowledgement (Slack allows 3 s). `parsing` bounds
+    how many run at once, so a burst of pastes cannot take every worker thread either. A paste
+    is cut to MAX_PASTED_CHARS: a bounce's failed recipients and their reasons come first, and
+    an attachment is bounded by the parser's own size limit.
+    """
+    if isinstance(message, str):
+        message = message[:MAX_PASTED_CHARS]
+    async with parsing:
+        return await asyncio.to_thread(parse_bounce, message)
 
 
 def as_events(rows: Sequence[BouncedRecipient], now: datetime | None = None) -> list[DeliveryEvent]:

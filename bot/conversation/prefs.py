@@ -98,11 +98,9 @@ class StorePrefs:
         await self._store.kv_put("slack-recent", user, value)
 
 
-def prefs_for(store: object) -> Prefs:
-    """Shared preferences when the store can hold them, else this process's memory."""
-    if isinstance(store, KeyValueStore):
-        return StorePrefs(store)
-    return MemoryPrefs()
+def prefs_for(store: KeyValueStore) -> Prefs:
+    """Preferences every instance shares, kept in the store (every store has the kv table)."""
+    return StorePrefs(store)
 
 
 def _bounded_put(table: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:

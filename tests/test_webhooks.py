@@ -140,6 +140,23 @@ async def test_sendgrid_vector_through_the_receiver(store: Store) -> None:
     await r.aclose()
 
 
+async def test_json_nested_too_deep_is_a_400_on_every_webhook(
+    receiver: WebhookReceiver, sg: SendGridSigner
+) -> None:
+    """Unreadable, not a crash: a 500 would log a traceback and tell the ESP to retry."""
+    deep = b"[" * 10_000 + b"]" * 10_000
+    credentials = {
+        "postmark": {"Authorization": basic("pm", "pm-secret")},
+        "mailgun": {},  # Mailgun's signature is inside the body, so it is read first
+        "sendgrid": sg.headers(deep),
+        "ses": {},  # so is SNS's
+        "brevo": {"Authorization": "Bearer brevo-token"},
+    }
+    for provider, headers in credentials.items():
+        response = await receiver.receive(provider, headers, deep)
+        assert response.status == 400, (provider, response.status, response.body)
+
+
 async def test_sendgrid_signed_forged_stale(
     receiver: WebhookReceiver, store: Store, sg: SendGridSigner
 ) -> None:

@@ -37,3 +37,18 @@ def test_a_broken_config_file_is_placed_without_quoting_its_line(
     assert f"{config}:" in result.stderr
     assert "not valid YAML" in result.stderr
     assert "CFGSECRET" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://whymail:{PASSWORD}@127.0.0.1:notaport/db",
+        f"postgresql://whymail:{PASSWORD}@[::1/db",
+    ],
+)
+def test_a_malformed_postgresql_url_is_a_clear_error(whymail: Whymail, url: str) -> None:
+    result = whymail.with_env(WHYMAIL_STORE=url)("ask", "x@y.test")
+    assert result.code == 1
+    assert "malformed PostgreSQL URL" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

@@ -29,6 +29,11 @@ def redacted(url: str) -> str:
 _USERINFO = re.compile(r"(?<=://)[^/?#]*@")
 
 
+def _password(url: str) -> str | None:
+    found = re.search(r"://[^/?#:@]*:([^/?#@]*)@", url)
+    return found.group(1) if found and found.group(1) else None
+
+
 async def open_store(url: str | None) -> Store:
     """Open (creating and migrating as needed) the store that `url` names.
 
@@ -45,7 +50,14 @@ async def open_store(url: str | None) -> Store:
     elif url.startswith(("postgresql://", "postgres://")):
         from bot.sources.store.postgres import PostgresStore
 
-        return await PostgresStore.open(url)
+        try:
+            return await PostgresStore.open(url)
+        except ValueError as exc:  # the driver's URL parser: a bad port, a broken IPv6 host
+            password = _password(url)
+            why = str(exc)
+            if password and password in why:  # the driver's words, but not at that price
+                why = "the driver cannot read it"
+            raise StoreError(f"malformed PostgreSQL URL {redacted(url)!r}: {why}") from None
     elif url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
     elif "://" in url:

@@ -9,11 +9,13 @@ rather than ending the run.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
-from bot.bounces import classify, parse_bounce
+from bot.bounces import MAX_BYTES, BounceReport, classify, parse_bounce_report
 
 
 def _code(value: object) -> int | None:
@@ -74,24 +76,37 @@ def parse_files_jsonl(paths: Sequence[str], outfile: TextIO, errfile: TextIO) ->
     """`whymail bounce parse FILE.eml ...`: one JSON line per failed recipient.
 
     A recipient counts as failed unless its reason is `delivered` or `vacation`; complaint
-    (`feedback`) rows are printed, because a complaint is why a later send is suppressed. A
-    file with no failed recipient is reported on `errfile`; only an unreadable file makes the
-    exit status non-zero.
+    (`feedback`) rows are printed, because a complaint is why a later send is suppressed. What
+    the parser did not read (a cut) is in each row's `notes` and on `errfile`, once per file,
+    so that a file with no row, or too few, says why. A file with no failed recipient is
+    reported on `errfile`; only an unreadable file makes the exit status non-zero.
     """
     status = 0
     for path in paths:
         try:
             with open(path, "rb") as fh:
-                data = fh.read()
+                report = _parse_file(fh)
         except OSError as exc:
             print(f"{path}: cannot read ({exc.strerror or exc})", file=errfile)
             status = 1
             continue
-        rows = [row for row in parse_bounce(data) if row.reason not in _NOT_FAILED]
+        notes = [str(note) for note in report.notes]
+        rows = [row for row in report.recipients if row.reason not in _NOT_FAILED]
         if not rows:
             print(f"{path}: no failed recipient found", file=errfile)
+        for note in notes:
+            print(f"{path}: {note}", file=errfile)
         for row in rows:
-            record = asdict(row)
+            record: dict[str, object] = asdict(row)
             record.pop("mx_host", None)
+            record["notes"] = notes
             outfile.write(json.dumps(record, ensure_ascii=False) + "\n")
     return status
+
+
+def _parse_file(fh: BinaryIO) -> BounceReport:
+    """Read no more than the parser uses (one byte more tells it the email was cut), so a
+    200 MB file costs what a 512 KiB one does; its size on disk goes into the note."""
+    info = os.fstat(fh.fileno())
+    size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    return parse_bounce_report(fh.read(MAX_BYTES + 1), size=size)

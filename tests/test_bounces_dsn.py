@@ -5,11 +5,18 @@ from __future__ import annotations
 import io
 import json
 import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.message import MIMEMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
 
 import pytest
 
-from bot.bounces import parse_bounce
+from bot.bounces import MAX_BYTES, Cut, ParseNote, parse_bounce, parse_bounce_report
 from bot.cli_bounce import parse_files_jsonl
 
 DATA = Path(__file__).parent / "data" / "bounces"
@@ -141,6 +148,7 @@ def test_parse_files_jsonl(tmp_path: Path) -> None:
         "diagnostic": "550 Unknown user kijitora@example.net",
         "reason": "filtered",
         "hard": False,
+        "notes": [],
     }
 
 
@@ -374,3 +382,259 @@ def test_reporting_mta_words_versus_a_relayed_reply() -> None:
     )
     (row,) = parse_bounce(relayed)
     assert (row.recipient, row.reason, row.hard) == ("who@example.net", "filtered", False)
+
+
+# Hostile bounces (reliability review D10), built here with the email package.
+
+
+def _fields(**fields: str) -> Message:
+    block = Message()
+    for name, value in fields.items():
+        block[name.replace("_", "-")] = value
+    return block
+
+
+def _report(recipients: Sequence[str], before: Sequence[Message] = ()) -> MIMEMultipart:
+    """A DSN for `recipients`, after the parts `before` (which push it past a cut)."""
+    report = MIMEMultipart("report", report_type="delivery-status")
+    report["From"] = "MAILER-DAEMON@mx.example.org"
+    report["To"] = "sender@example.com"
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    for part in before:
+        report.attach(part)
+    report.attach(MIMEText("Your message could not be delivered.\n"))
+    status = MIMEBase("message", "delivery-status")
+    blocks: list[Message | str] = [_fields(Reporting_MTA="dns; mx.example.org")]
+    blocks += [
+        _fields(
+            Final_Recipient=f"rfc822; {rcpt}",
+            Action="failed",
+            Status="5.1.1",
+            Remote_MTA="dns; mx.example.net",
+            Diagnostic_Code=f"smtp; 550 5.1.1 <{rcpt}>: User unknown",
+        )
+        for rcpt in recipients
+    ]
+    status.set_payload(blocks)
+    report.attach(status)
+    return report
+
+
+def _forwarded(inner: Message, times: int) -> Message:
+    """`inner` forwarded as an attachment `times` times, each by the person it was sent to."""
+    for level in range(1, times + 1):
+        outer = MIMEMultipart("mixed")
+        outer["From"] = f"level{level}@example.com"
+        outer["To"] = f"level{level + 1}@example.com"
+        outer["Subject"] = "Fwd: Undelivered Mail Returned to Sender"
+        outer.attach(MIMEText("See the bounce below.\n"))
+        outer.attach(MIMEMessage(inner))
+        inner = outer
+    return inner
+
+
+@pytest.mark.parametrize("times", [0, 1, 2, 3, 5, 10])
+def test_forwarded_bounce_names_the_recipient_of_the_innermost_dsn(times: int) -> None:
+    data = _forwarded(_report(["gone@example.net"]), times).as_bytes()
+    report = parse_bounce_report(data)
+    assert [(r.recipient, r.reason) for r in report.recipients] == [
+        ("gone@example.net", "userunknown")
+    ]
+    assert report.notes == ()
+
+
+def _forwarded_widely(levels: int) -> Message:
+    """Forwards of four forwards of four ... of no bounce at all: few bytes, many messages,
+    all of which a parse without a budget would read."""
+    if levels == 0:
+        return MIMEText("Nothing went wrong here.\n")
+    outer = MIMEMultipart("mixed")
+    outer["From"] = outer["To"] = f"level{levels}@example.com"
+    outer.attach(MIMEText("See the bounces below.\n"))
+    for _ in range(4):
+        outer.attach(MIMEMessage(_forwarded_widely(levels - 1)))
+    return outer
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: _forwarded(_report(["gone@example.net"]), 11),
+        lambda: _forwarded(_report(["gone@example.net"]), 60),
+        lambda: _forwarded_widely(5),
+    ],
+    ids=["11-deep", "60-deep", "wide"],
+)
+def test_bounce_forwarded_beyond_the_limits_names_no_forwarder_and_says_so(
+    build: Callable[[], Message],
+) -> None:
+    data = build().as_bytes()
+    start = time.perf_counter()
+    report = parse_bounce_report(data)
+    assert time.perf_counter() - start < 1.0
+    assert report.recipients == ()
+    assert report.notes == (ParseNote(Cut.FORWARDS, 10),)
+    assert str(report.notes[0]) == (
+        "messages forwarded inside it were not all read (the limit is 10 levels, 32 messages)"
+    )
+
+
+PLAIN_NUL = """From: MAILER-DAEMON@mx.example.org
+To: sender@example.com
+Subject: Undelivered Mail Returned to Sender
+
+<a\x00b@example.net>: host mx.example.net said: 550 5.1.1 User unknown (in reply to RCPT TO
+    command)
+<nul\x00@example.net>: host mx.example.net said: 550 5.1.1 User unknown (in reply to RCPT TO
+    command)
+<ok@example.net>: host mx.example.net said: 550 5.1.1 User unknown (in reply to RCPT TO
+    command)
+"""
+
+SES_NUL = """From: no-reply@sns.amazonaws.com
+Subject: AWS Notification Message
+Content-Type: text/plain
+
+{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bounceSubType":"General",
+"bouncedRecipients":[{"emailAddress":"nul\\u0000@example.net","status":"5.1.1",
+"diagnosticCode":"smtp; 550 5.1.1 user unknown"},{"emailAddress":"ok@example.net",
+"status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]}}
+"""
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _report(["nul\x00@example.net", "a\x00b@example.net", "ok@example.net"]).as_bytes(),
+        _report(["ok@example.net", "end@example.net\x7f", "esc\x1b@example.net"]).as_bytes(),
+        PLAIN_NUL.encode(),
+        SES_NUL.encode(),
+    ],
+    ids=["dsn-nul", "dsn-del-esc", "text", "ses"],
+)
+def test_addresses_with_control_characters_are_dropped_not_cleaned(data: bytes) -> None:
+    rows = parse_bounce(data)
+    # "nul@example.net" and "b@example.net" were never named: they may be someone else's.
+    assert [r.recipient for r in rows] == ["ok@example.net"]
+    assert rows[0].reason == "userunknown"
+
+
+def _text(body: str, subtype: str = "plain") -> MIMEText:
+    return MIMEText(body, subtype)
+
+
+def _nested_multiparts(levels: int, inner: Message) -> Message:
+    for _ in range(levels):
+        outer = MIMEMultipart("mixed")
+        outer.attach(inner)
+        inner = outer
+    return inner
+
+
+def _after_big_html() -> bytes:
+    html = _text("<p>filler</p>\n" * 400_000, "html")
+    return _report(["gone@example.net"], [html]).as_bytes()
+
+
+def _after_many_parts() -> bytes:
+    return _report(["gone@example.net"], [_text("filler\n")] * 100).as_bytes()
+
+
+def _deep_in_multiparts() -> bytes:
+    return _nested_multiparts(12, _report(["gone@example.net"])).as_bytes()
+
+
+def _behind_many_headers() -> bytes:
+    report = _report(["gone@example.net"])
+    for i in range(40_000):
+        report[f"X-Filler-{i}"] = "x"
+    return report.as_bytes()
+
+
+def _many_dsn_recipients() -> bytes:
+    return _report([f"user{i}@example.net" for i in range(300)]).as_bytes()
+
+
+def _many_text_recipients() -> bytes:
+    lines = "".join(f"<user{i}@example.net>: 550 5.1.1 User unknown\n" for i in range(300))
+    return (
+        "From: MAILER-DAEMON@mx.example.org\nTo: sender@example.com\n"
+        f"Subject: Undelivered Mail Returned to Sender\n\n{lines}"
+    ).encode()
+
+
+def _deeper_than_python_recurses() -> bytes:
+    # The email package's own generator cannot write this, so it is written out by hand.
+    head = "".join(
+        f'Content-Type: multipart/mixed; boundary="n{i}"\n\n--n{i}\n' for i in range(5000)
+    )
+    return (
+        "From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail\n" + head + "\nx\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("build", "rows", "note"),
+    [
+        (_after_big_html, 0, lambda data: ParseNote(Cut.SIZE, MAX_BYTES, len(data))),
+        (_after_many_parts, 0, lambda _: ParseNote(Cut.PARTS, 64)),
+        (_deep_in_multiparts, 0, lambda _: ParseNote(Cut.DEPTH, 8)),
+        (_behind_many_headers, 0, lambda data: ParseNote(Cut.HEADERS, MAX_BYTES, len(data))),
+        (_many_dsn_recipients, 200, lambda _: ParseNote(Cut.RECIPIENTS, 200, 300)),
+        (_many_text_recipients, 200, lambda _: ParseNote(Cut.RECIPIENTS, 200, 300)),
+        (_deeper_than_python_recurses, 0, lambda _: ParseNote(Cut.UNREADABLE)),
+    ],
+    ids=["size", "parts", "depth", "headers", "dsn-recipients", "text-recipients", "unreadable"],
+)
+def test_every_cut_is_reported(
+    build: Callable[[], bytes], rows: int, note: Callable[[bytes], ParseNote]
+) -> None:
+    data = build()
+    report = parse_bounce_report(data)
+    assert len(report.recipients) == rows
+    assert report.notes == (note(data),)
+
+
+def test_a_bounce_read_whole_has_no_notes_and_parse_bounce_keeps_its_type() -> None:
+    data = _report(["gone@example.net", "full@example.net"]).as_bytes()
+    report = parse_bounce_report(data)
+    assert report.notes == ()
+    assert parse_bounce(data) == list(report.recipients)
+    assert str(ParseNote(Cut.RECIPIENTS, 200, 10_000)) == (
+        "only 200 of the 10,000 recipients found are listed"
+    )
+    assert str(ParseNote(Cut.SIZE, MAX_BYTES, 5 * 1024 * 1024)) == (
+        "only the first 512 KiB of the email were read (it is 5.0 MiB)"
+    )
+
+
+def test_bounce_parse_reads_no_more_of_a_file_than_it_parses(tmp_path: Path) -> None:
+    big = tmp_path / "big.eml"
+    with big.open("wb") as fh:
+        fh.write(_report(["gone@example.net"]).as_bytes())
+        fh.truncate(64 * 1024 * 1024)  # sparse: costs no disk
+    out, err = io.StringIO(), io.StringIO()
+    tracemalloc.start()
+    try:
+        assert parse_files_jsonl([str(big)], out, err) == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024
+    note = "only the first 512 KiB of the email were read (it is 64.0 MiB)"
+    (line,) = out.getvalue().splitlines()
+    assert json.loads(line)["recipient"] == "gone@example.net"
+    assert json.loads(line)["notes"] == [note]
+    assert err.getvalue() == f"{big}: {note}\n"
+
+
+def test_bounce_parse_says_why_a_cut_file_has_no_failed_recipient(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.eml"
+    cut.write_bytes(_report(["gone@example.net"], [_text("filler\n")] * 100).as_bytes())
+    out, err = io.StringIO(), io.StringIO()
+    assert parse_files_jsonl([str(cut)], out, err) == 0
+    assert out.getvalue() == ""
+    assert err.getvalue().splitlines() == [
+        f"{cut}: no failed recipient found",
+        f"{cut}: only the first 64 MIME parts were read",
+    ]

@@ -11,8 +11,10 @@ User unknown" that the transcript does not place at RCPT TO is read as the recip
 as Sisimai does. Broken structure is repaired rather than given up on: a multipart whose
 declared boundary is wrong, a bounce forwarded inside another bounce.
 
-Everything is bounded: the email is truncated before parsing, parts and text are capped, so a
-hostile or broken message costs a few milliseconds and yields no rows rather than an error.
+Everything is bounded: the email is truncated before parsing, parts, nesting, recipients and
+text are capped, so a hostile or broken message costs a few milliseconds and yields no rows
+rather than an error. A cut that may have changed the answer is reported with it
+(`parse_bounce_report`), so that no one mistakes a partial reading for the whole email.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.message import Message
 from email.policy import compat32
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, TypeVar
 
 from bot.bounces._classify import (
     classify,
@@ -41,7 +44,15 @@ MAX_PARTS: Final = 64
 MAX_TEXT: Final = 32 * 1024
 MAX_DIAGNOSTIC: Final = 1000
 MAX_RECIPIENTS: Final = 200
-MAX_NESTING: Final = 2
+#: How many levels of multipart a message's own MIME tree is read to.
+MAX_DEPTH: Final = 8
+#: How many times a bounce may have been forwarded (or quoted in another bounce) and still be
+#: read, and how many such messages one email may hold in all (four per level would otherwise
+#: let a small email cost thousands of parses).
+MAX_NESTING: Final = 10
+MAX_INNER: Final = 32
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +66,90 @@ class BouncedRecipient:
     reason: str
     hard: bool | None
     mx_host: str | None = None
+
+
+class Cut(StrEnum):
+    """A part of a bounce the parser did not read, or recipients it did not list."""
+
+    SIZE = "size"
+    HEADERS = "headers"
+    PARTS = "parts"
+    DEPTH = "depth"
+    FORWARDS = "forwards"
+    RECIPIENTS = "recipients"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseNote:
+    """One cut, with the counts an answer needs to say what is missing in any language.
+
+    `read` and `total` count what `cut` is about: bytes (SIZE, HEADERS), MIME parts (PARTS),
+    levels (DEPTH, FORWARDS) or recipients (RECIPIENTS). `total` is None when it is not known.
+    `str()` is the English sentence that the CLI prints.
+    """
+
+    cut: Cut
+    read: int = 0
+    total: int | None = None
+
+    def __str__(self) -> str:
+        match self.cut:
+            case Cut.SIZE if self.total is not None:
+                return (
+                    f"only the first {_size(self.read)} of the email were read "
+                    f"(it is {_size(self.total)})"
+                )
+            case Cut.SIZE:
+                return f"only the first {_size(self.read)} of the email were read"
+            case Cut.HEADERS:
+                return f"its headers fill the first {_size(self.read)}; the body was not read"
+            case Cut.PARTS:
+                return f"only the first {self.read} MIME parts were read"
+            case Cut.DEPTH:
+                return f"MIME parts nested more than {self.read} levels deep were not read"
+            case Cut.FORWARDS:
+                return (
+                    f"messages forwarded inside it were not all read (the limit is {self.read} "
+                    f"levels, {MAX_INNER} messages)"
+                )
+            case Cut.RECIPIENTS:
+                return f"only {self.read:,} of the {self.total or 0:,} recipients found are listed"
+            case _:
+                return "the email could not be read (its MIME structure is broken or too deep)"
+
+
+@dataclass(frozen=True, slots=True)
+class BounceReport:
+    """What `parse_bounce_report` found, and what it did not read; no notes means all was read."""
+
+    recipients: tuple[BouncedRecipient, ...]
+    notes: tuple[ParseNote, ...] = ()
+
+
+def _size(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{n / 1024:,.0f} KiB"
+    return f"{n / (1024 * 1024):,.1f} MiB"
+
+
+class _Cuts:
+    """The cuts of one parse, shared by every nested level; the first of each kind is kept."""
+
+    __slots__ = ("inner_left", "notes")
+
+    def __init__(self) -> None:
+        self.notes: dict[Cut, ParseNote] = {}
+        self.inner_left = MAX_INNER
+
+    def add(self, cut: Cut, read: int = 0, total: int | None = None) -> None:
+        self.notes.setdefault(cut, ParseNote(cut, read, total))
+
+    def capped(self, items: Sequence[_T]) -> list[_T]:
+        """At most MAX_RECIPIENTS of `items`, noting how many there were when that is fewer."""
+        if len(items) > MAX_RECIPIENTS:
+            self.add(Cut.RECIPIENTS, MAX_RECIPIENTS, len(items))
+        return list(items[:MAX_RECIPIENTS])
 
 
 # Bounded repeats keep a long run of address characters from going quadratic.
@@ -117,6 +212,8 @@ _SENDMAIL_FOLD: Final = re.compile(r"!\r?\n ")
 _X_UNIX: Final = re.compile(r"x-unix\s*;\s*\D", re.I)
 _LOCAL_PROGRAM_REASONS: Final = frozenset({"userunknown", "filtered", "undefined", "onhold"})
 _HEADER_LINE: Final = re.compile(r"^[\w-]{1,76}:[ \t]")
+# C0 controls and DEL, but not the tab, line ends and feeds that separate words.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _BOUNDARY_LINE: Final = re.compile(r"^--([^\s]{1,200})\s*$", re.M)
 _FAILURE_REASONS_SKIP: Final = frozenset({"undefined", "onhold"})
 
@@ -156,7 +253,8 @@ def _repaired(part: Message) -> Message | None:
 class _Walk:
     """What a walk over the bounce's MIME tree found, stopping at the returned original."""
 
-    def __init__(self) -> None:
+    def __init__(self, cuts: _Cuts) -> None:
+        self.cuts = cuts
         self.dsn: list[dict[str, str]] = []
         self.texts: list[str] = []
         self.feedback: list[Message] = []
@@ -166,7 +264,11 @@ class _Walk:
 
     def visit(self, part: Message, depth: int = 0) -> None:
         self.parts += 1
-        if self.parts > MAX_PARTS or depth > 8:
+        if self.parts > MAX_PARTS:
+            self.cuts.add(Cut.PARTS, MAX_PARTS)
+            return
+        if depth > MAX_DEPTH:
+            self.cuts.add(Cut.DEPTH, MAX_DEPTH)
             return
         ctype = part.get_content_type()
         if ctype == "message/delivery-status":
@@ -297,13 +399,28 @@ def _human(texts: list[str]) -> str:
 
 
 def _clean_addr(value: str) -> str:
+    """The address a field names, or "" when a control character is part of it.
+
+    No address holds a control character, not even a quoted one (RFC 5321 qtext), so the NUL in
+    "nul\\x00@example.test" marks a corrupt or hostile field, not a mailbox's name. Such an
+    address is dropped, not cleaned: cleaning would invent one the email never named
+    ("nul@example.test", or "b@example.test" out of "a\\x00b@example.test"), which may be
+    someone else's, and the answer would then say their mail bounced.
+    """
     # a quoted local part ("first..last"@example.org) is the same mailbox without the quotes
     value = _RFC822_PREFIX.sub("", value).replace('"', "").strip().strip("<>' ")
-    m = _ADDR.search(value)
-    if m:
-        return m.group(0).strip(".").lower()
-    m2 = _ENCODED_ADDR.search(value)
-    return m2.group(0).lower() if m2 else value.lower()
+    m = _ADDR.search(value) or _ENCODED_ADDR.search(value)
+    if _CONTROL.search(value) is not None and (
+        m is None or _touches_control(value, m.start(), m.end())
+    ):
+        return ""
+    return (m.group(0).strip(".") if m is not None else value).lower()
+
+
+def _touches_control(text: str, start: int, end: int) -> bool:
+    """A control character right before or after a match is part of the address written there,
+    so the match is only a piece of it."""
+    return _CONTROL.search(text[max(0, start - 1) : start] + text[end : end + 1]) is not None
 
 
 def _plain_addr(value: str) -> bool:
@@ -427,28 +544,30 @@ _SENDER_CONTEXT: Final = re.compile(
 )
 
 
-def _candidates(human: str, own: set[str]) -> list[str]:
-    """Addresses the human text reports on, leaving out senders and the MTA's own mailboxes."""
-    seen: list[str] = []
-    found = [(m.group(0).strip(".").lower(), m.start()) for m in _ADDR.finditer(human)]
+def _candidates(human: str, own: set[str]) -> tuple[list[str], int]:
+    """Addresses the human text reports on, leaving out senders and the MTA's own mailboxes:
+    the first MAX_RECIPIENTS, and how many there are in all."""
+    found = [
+        (m.group(0).strip(".").lower(), m.start())
+        for m in _ADDR.finditer(human)
+        if not _touches_control(human, m.start(), m.end())
+    ]
     # an address the text ever names as the sender is the sender wherever else it appears
     senders = {a for a, at in found if _SENDER_CONTEXT.search(human[max(0, at - 20) : at])}
-    for addr, _at in found:
-        if addr in seen or addr in own or addr in senders or _NOT_RECIPIENT.match(addr):
-            continue
-        seen.append(addr)
-        if len(seen) >= MAX_RECIPIENTS:
-            break
-    return seen
+    seen = dict.fromkeys(
+        addr
+        for addr, _at in found
+        if addr not in own and addr not in senders and not _NOT_RECIPIENT.match(addr)
+    )
+    return list(seen)[:MAX_RECIPIENTS], len(seen)
 
 
 def _from_dsn(walk: _Walk, human: str) -> list[BouncedRecipient]:
     rows: list[BouncedRecipient] = []
     recipients = [_dsn_recipient(b) for b in walk.dsn]
+    named = walk.cuts.capped([(b, r) for b, r in zip(walk.dsn, recipients, strict=True) if r])
     segments = _transcript_segments(human)
-    for block, recipient in zip(walk.dsn, recipients, strict=True):
-        if not recipient:
-            continue
+    for block, recipient in named:
         status = (block.get("status") or "").strip().split(" ")[0] or None
         action = (block.get("action") or "").strip().lower()
         diag = _DIAG_TYPE.sub("", block.get("diagnostic-code") or "").strip()
@@ -487,8 +606,6 @@ def _from_dsn(walk: _Walk, human: str) -> list[BouncedRecipient]:
                 row.mx_host,
             )
         rows.append(row)
-        if len(rows) >= MAX_RECIPIENTS:
-            break
     return rows
 
 
@@ -522,14 +639,19 @@ def _from_text(human: str, msg: Message, walk: _Walk) -> list[BouncedRecipient]:
     own = {_clean_addr(str(msg.get(h) or "")) for h in ("from", "to", "return-path", "sender")}
     for original in walk.original:
         own.add(_clean_addr(str(original.get("from") or "")))
-    others = _candidates(human, own)
+    others, found = _candidates(human, own)
     failed = [_clean_addr(a) for a in str(msg.get("x-failed-recipients") or "").split(",")]
     failed = [a for a in failed if "@" in a]
-    if failed and others and not any(a in human.lower() for a in failed):
+    low = human.lower()
+    if failed and others and not any(a in low for a in failed):
         # The header names someone the text never mentions: trust the text's own list.
         failed = []
-    if not failed:
+    if failed:
+        failed = walk.cuts.capped(failed)
+    else:
         failed = others
+        if found > len(others):
+            walk.cuts.add(Cut.RECIPIENTS, len(others), found)
     if not failed:
         for original in walk.original:
             to = _clean_addr(str(original.get("to") or ""))
@@ -563,7 +685,7 @@ def _from_text(human: str, msg: Message, walk: _Walk) -> list[BouncedRecipient]:
     return rows
 
 
-def _from_json(texts: list[str]) -> list[BouncedRecipient] | None:
+def _from_json(texts: list[str], cuts: _Cuts) -> list[BouncedRecipient] | None:
     """Amazon SES notifications (bare, or wrapped in an SNS envelope)."""
     for text in texts:
         start = text.find("{")
@@ -583,24 +705,26 @@ def _from_json(texts: list[str]) -> list[BouncedRecipient] | None:
             except ValueError:
                 continue
         if isinstance(doc, dict):
-            return _ses_rows(doc)
+            return _ses_rows(doc, cuts)
     return None
 
 
-def _ses_rows(doc: dict[str, Any]) -> list[BouncedRecipient]:
+def _listed(value: object, cuts: _Cuts) -> list[Any]:
+    """A JSON list of recipients, capped; anything else lists no one."""
+    return cuts.capped(value) if isinstance(value, list) else []
+
+
+def _ses_rows(doc: dict[str, Any], cuts: _Cuts) -> list[BouncedRecipient]:
     kind = str(doc.get("notificationType") or doc.get("eventType") or "").lower()
     rows: list[BouncedRecipient] = []
     if kind == "bounce" and isinstance(doc.get("bounce"), dict):
-        for r in doc["bounce"].get("bouncedRecipients") or []:
-            if isinstance(r, dict):
-                diag = str(r.get("diagnosticCode") or "")
-                status = str(r.get("status") or "") or None
-                if not diag:
-                    diag = f"{doc['bounce'].get('bounceType')} {doc['bounce'].get('bounceSubType')}"
-                addr = _clean_addr(str(r.get("emailAddress") or ""))
-                rows.append(_one(addr, diag, status, transcript=False))
+        bounce = doc["bounce"]
+        for r in _listed(bounce.get("bouncedRecipients"), cuts):
+            row = _ses_bounced(r, bounce) if isinstance(r, dict) else None
+            if row is not None:
+                rows.append(row)
     elif kind == "complaint" and isinstance(doc.get("complaint"), dict):
-        for r in doc["complaint"].get("complainedRecipients") or []:
+        for r in _listed(doc["complaint"].get("complainedRecipients"), cuts):
             if isinstance(r, dict):
                 addr = _clean_addr(str(r.get("emailAddress") or ""))
                 ftype = doc["complaint"].get("complaintFeedbackType") or "abuse"
@@ -609,7 +733,7 @@ def _ses_rows(doc: dict[str, Any]) -> list[BouncedRecipient]:
                 )
     elif kind == "delivery" and isinstance(doc.get("delivery"), dict):
         d = doc["delivery"]
-        for addr in d.get("recipients") or []:
+        for addr in _listed(d.get("recipients"), cuts):
             diag = str(d.get("smtpResponse") or "delivered")
             status = find_status(diag)
             rows.append(
@@ -626,6 +750,17 @@ def _ses_rows(doc: dict[str, Any]) -> list[BouncedRecipient]:
     return rows
 
 
+def _ses_bounced(r: dict[str, Any], bounce: dict[str, Any]) -> BouncedRecipient | None:
+    """One recipient of an SES bounce; None when its address is unusable, as in a DSN."""
+    addr = _clean_addr(str(r.get("emailAddress") or ""))
+    if not addr:
+        return None
+    diag = str(r.get("diagnosticCode") or "")
+    if not diag:
+        diag = f"{bounce.get('bounceType')} {bounce.get('bounceSubType')}"
+    return _one(addr, diag, str(r.get("status") or "") or None, transcript=False)
+
+
 def _feedback(walk: _Walk, human: str) -> list[BouncedRecipient]:
     """One row per complaining recipient (an ARF report may list several)."""
     rows = []
@@ -640,7 +775,7 @@ def _feedback(walk: _Walk, human: str) -> list[BouncedRecipient]:
             for field in ("original-rcpt-to", "removal-recipient")
             for v in report.get_all(field) or ()
         ]
-        for addr in addrs[:MAX_RECIPIENTS] or [""]:
+        for addr in walk.cuts.capped(addrs) or [""]:
             rows.append(BouncedRecipient(addr, None, None, diag, "feedback", None))
     return rows
 
@@ -674,6 +809,8 @@ def _nested(walk: _Walk, depth: int) -> list[BouncedRecipient]:
     they carry SMTP evidence (a status or a reply code), not merely words.
     """
     if depth >= MAX_NESTING:
+        if walk.original or any(_EMBEDDED_BOUNCE.search(t) for t in walk.texts):
+            walk.cuts.add(Cut.FORWARDS, MAX_NESTING)
         return []
     inner: list[Message] = list(walk.original)
     for text in walk.texts:
@@ -681,7 +818,11 @@ def _nested(walk: _Walk, depth: int) -> list[BouncedRecipient]:
         if m is not None:
             inner.append(email.message_from_string(text[m.start() :], policy=compat32))
     for msg in inner[:4]:
-        rows = _parse(msg, depth + 1)
+        if walk.cuts.inner_left <= 0:
+            walk.cuts.add(Cut.FORWARDS, MAX_NESTING)
+            break
+        walk.cuts.inner_left -= 1
+        rows = _parse(msg, depth + 1, walk.cuts)
         if any(r.reason not in _FAILURE_REASONS_SKIP and (r.status or r.smtp_code) for r in rows):
             return rows
     return []
@@ -691,13 +832,13 @@ def _decided(rows: list[BouncedRecipient]) -> bool:
     return any(r.reason not in _FAILURE_REASONS_SKIP for r in rows)
 
 
-def _parse(msg: Message, depth: int) -> list[BouncedRecipient]:
-    walk = _Walk()
+def _parse(msg: Message, depth: int, cuts: _Cuts) -> list[BouncedRecipient]:
+    walk = _Walk(cuts)
     walk.visit(msg)
     human = _human(walk.texts)
     if walk.feedback:
         return _feedback(walk, human)
-    ses = _from_json(walk.texts)
+    ses = _from_json(walk.texts, cuts)
     if ses is not None:
         return ses
     if walk.dsn:
@@ -731,32 +872,77 @@ def _parse(msg: Message, depth: int) -> list[BouncedRecipient]:
         if len(inner) == 1 == len(rows) and not inner[0].recipient:
             # the inner text names no one it does not also address: the outer bounce did
             inner = [replace(inner[0], recipient=rows[0].recipient)]
+        if not inner and Cut.FORWARDS in cuts.notes:
+            # The failure lies deeper than was read; these rows would only guess at it, and
+            # the guess is the forwarder (the To of the message it forwarded).
+            return []
         return inner or rows
     return rows
 
 
 def parse_message(msg: Message) -> list[BouncedRecipient]:
     """Rows for an already parsed email."""
-    return _parse(msg, 0)
+    return _parse(msg, 0, _Cuts())
 
 
 def parse_bounce(data: bytes | str) -> list[BouncedRecipient]:
-    """One row per recipient the bounce reports on; [] for anything that is not a bounce."""
+    """One row per recipient the bounce reports on; [] for anything that is not a bounce.
+
+    What was not read is dropped here; `parse_bounce_report` tells it too.
+    """
+    return list(parse_bounce_report(data).recipients)
+
+
+def _start(data: bytes | bytearray | str) -> tuple[bytes, int | None]:
+    """Up to MAX_BYTES + 1 bytes of the email (one more than is read, to tell a cut), and its
+    length in bytes when that is known without encoding all of a long text."""
     if isinstance(data, str):
-        data = data.encode("utf-8", "surrogateescape")
-    if not isinstance(data, bytes | bytearray) or not data.strip():
-        return []
+        whole = len(data) <= MAX_BYTES
+        start = data[: MAX_BYTES + 1].encode("utf-8", "surrogateescape")
+        return start[: MAX_BYTES + 1], (len(start) if whole else None)
+    if isinstance(data, bytes | bytearray):
+        return bytes(data[: MAX_BYTES + 1]), len(data)
+    return b"", None
+
+
+def _no_body(head: bytes) -> bool:
+    """No blank line in what is read: the cut fell inside the headers."""
+    return head.find(b"\n\n") < 0 and head.find(b"\n\r\n") < 0
+
+
+_UNREADABLE: Final = (
+    email.errors.MessageError,
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    RecursionError,
+    UnicodeError,
+)
+
+
+def parse_bounce_report(data: bytes | str, *, size: int | None = None) -> BounceReport:
+    """The recipients a bounce reports on, with a note for each cut that may hide others.
+
+    `size` is the email's full length in bytes when `data` is only its start, so that a caller
+    need not read more than MAX_BYTES + 1 bytes of a large file for the note to say how large
+    it was. Only the start of `data` is ever copied or encoded.
+    """
+    start, length = _start(data)
+    total = max(length or 0, size or 0)
+    cut = len(start) > MAX_BYTES or total > MAX_BYTES
+    head = start[:MAX_BYTES]
+    if not head or head.isspace():
+        return BounceReport(())
+    cuts = _Cuts()
     try:
-        msg = email.message_from_bytes(bytes(data[:MAX_BYTES]), policy=compat32)
-        return parse_message(msg)
-    except (
-        email.errors.MessageError,
-        ValueError,
-        LookupError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        RecursionError,
-        UnicodeError,
-    ):
-        return []
+        msg = email.message_from_bytes(head, policy=compat32)
+        if cut:
+            kind = Cut.HEADERS if _no_body(head) else Cut.SIZE
+            cuts.add(kind, MAX_BYTES, total if total > MAX_BYTES else None)
+        rows = cuts.capped(_parse(msg, 0, cuts))
+    except _UNREADABLE:
+        cuts.add(Cut.UNREADABLE)
+        rows = []
+    return BounceReport(tuple(rows), tuple(cuts.notes.values()))

@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         "parse",
         help="explain bounce emails (.eml)",
         description="One JSON line per failed recipient of each bounce email: recipient, "
-        "status, smtp_code, diagnostic, reason, hard.",
+        "status, smtp_code, diagnostic, reason, hard, and notes: what of the email was not "
+        "read (a size, part or nesting limit), also printed to stderr.",
     )
     parse_cmd.add_argument("files", nargs="+", metavar="FILE.eml")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.bounces import parse_bounce
+from bot.bounces import Cut, parse_bounce_report
 from bot.checks import DNSClient
 from bot.checks.dns import parse_nameservers
 from bot.config import shipped_knowledge
@@ -17,6 +17,7 @@ from bot.conversation import AGENT, CUSTOMER, Asker, Conversation, Request, word
 from bot.diagnose import Diagnoser
 from bot.model import DeliveryEvent, EventType
 from bot.render.terminal import render_diagnosis
+from bot.slack.blocks import bounce_summary
 from bot.sources.store import Store
 from bot.trees import Knowledge
 
@@ -125,9 +126,9 @@ async def test_a_paste_is_parsed_off_the_event_loop_and_never_for_a_stranger(
 
     def recording(message: bytes | str) -> Any:
         threads.append(threading.current_thread().name)
-        return parse_bounce(message)
+        return parse_bounce_report(message)
 
-    monkeypatch.setattr(pasted, "parse_bounce", recording)
+    monkeypatch.setattr(pasted, "parse_bounce_report", recording)
     stranger = Asker("U9", CUSTOMER, None, False)
     refused = await conversation.ask(Request(BOUNCE, stranger))
     assert (refused.notice, threads) == ("not_linked", [])
@@ -135,3 +136,29 @@ async def test_a_paste_is_parsed_off_the_event_loop_and_never_for_a_stranger(
     assert [r.recipient for r in reply.bounce] == [OLA]
     assert len(threads) == 1
     assert threads[0] != threading.main_thread().name
+    # what was cut is said, not hidden
+    assert [n.cut for n in reply.bounce_notes] == [Cut.SIZE]
+
+
+async def test_what_a_bounce_leaves_unread_is_said_in_the_askers_words(
+    conversation: Conversation,
+) -> None:
+    failed = "".join(f"<user{i}@firma.mailtest.test>: 550 5.1.1 User unknown\n" for i in range(300))
+    report = "\n".join(
+        f"Final-Recipient: rfc822; user{i}@firma.mailtest.test\nAction: failed\nStatus: 5.1.1\n"
+        for i in range(300)
+    )
+    eml = (
+        "From: MAILER-DAEMON@mx.firma.mailtest.test\nTo: faktura@acme.mailtest.test\n"
+        "Subject: Undelivered Mail\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        f"--b\nContent-Type: text/plain\n\n{failed}\n"
+        f"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n{report}\n--b--\n"
+    ).encode()
+    reply = await conversation.ask(Request("", AGENT_ASKS, locale="nb", eml=eml))
+    assert len(reply.bounce) == 200
+    (note,) = reply.bounce_notes
+    assert (note.cut, note.read, note.total) == (Cut.RECIPIENTS, 200, 300)
+    shown = bounce_summary(reply.bounce, "nb", reply.bounce_notes)
+    assert "+290 flere mottakere" in shown
+    assert "Her besvares 200 av de 300 mottakerne som feilet." in shown

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from bot.bounces import BouncedRecipient
+from bot.bounces import BouncedRecipient, BounceReport, ParseNote
 from bot.conversation import pasted
 from bot.conversation.asker import Asker
 from bot.conversation.prefs import Lookup, MemoryPrefs, Prefs
@@ -53,6 +53,8 @@ class Reply:
     notice: str | None = None
     #: The failed recipients of a bounce the person brought, shown before the answers.
     bounce: tuple[BouncedRecipient, ...] = ()
+    #: What of that bounce was not read (its answer may be partial); empty when all was.
+    bounce_notes: tuple[ParseNote, ...] = ()
     report: Report | None = None
 
     @property
@@ -85,13 +87,18 @@ class Conversation:
         fallback = choose_locale(None, asker.locale, request.place_locale)
         if not asker.allowed:
             return Reply(normalize_locale(explicit) or fallback, notice="not_linked")
-        rows: list[BouncedRecipient] = []
+        bounce = BounceReport(())
         if request.eml is not None:
-            rows = await pasted.read(request.eml, self._parsing)
-            if not rows:
-                return Reply(normalize_locale(explicit) or fallback, notice="no_failed_recipient")
+            bounce = await pasted.read(request.eml, self._parsing)
+            if not bounce.recipients:
+                return Reply(
+                    normalize_locale(explicit) or fallback,
+                    notice="no_failed_recipient",
+                    bounce_notes=bounce.notes,
+                )
         elif pasted.looks_like_bounce(request.text):
-            rows = await pasted.read(request.text, self._parsing)
+            bounce = await pasted.read(request.text, self._parsing)
+        rows, notes = bounce.recipients, bounce.notes
         report = await self.diagnoser.ask(
             "" if rows else request.text,
             locale=normalize_locale(explicit),
@@ -104,11 +111,19 @@ class Conversation:
         )
         locale = normalize_locale(explicit) or report.query.locale_hint or fallback
         if not report.diagnoses:
-            return Reply(locale, notice="nothing_found", bounce=tuple(rows), report=report)
+            return Reply(
+                locale, notice="nothing_found", bounce=rows, bounce_notes=notes, report=report
+            )
         parts = tuple(
             Part(d, self._reactivator(d) if asker.agent else None) for d in report.diagnoses
         )
-        return Reply(parts[0].diagnosis.answer.locale, parts, bounce=tuple(rows), report=report)
+        return Reply(
+            parts[0].diagnosis.answer.locale,
+            parts,
+            bounce=rows,
+            bounce_notes=notes,
+            report=report,
+        )
 
     async def set_locale(self, user: str, locale: str) -> None:
         await self.prefs.set_locale(user, locale)

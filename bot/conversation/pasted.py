@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.addresses import normalise_address
-from bot.bounces import BouncedRecipient, parse_bounce
+from bot.bounces import BouncedRecipient, BounceReport, Cut, ParseNote, parse_bounce_report
 from bot.conversation.words import word
 from bot.model import DeliveryEvent, EventType
 
@@ -36,7 +36,7 @@ def looks_like_bounce(text: str) -> bool:
     return "\n" in text and bool(_BOUNCE_HINT.search(text))
 
 
-async def read(message: bytes | str, parsing: asyncio.Semaphore) -> list[BouncedRecipient]:
+async def read(message: bytes | str, parsing: asyncio.Semaphore) -> BounceReport:
     """The failed recipients of a pasted or attached bounce, parsed in a worker thread.
 
     Parsing a large paste takes the better part of a second of CPU; on the event loop that
@@ -45,10 +45,36 @@ async def read(message: bytes | str, parsing: asyncio.Semaphore) -> list[Bounced
     is cut to MAX_PASTED_CHARS: a bounce's failed recipients and their reasons come first, and
     an attachment is bounded by the parser's own size limit.
     """
-    if isinstance(message, str):
+    cut: tuple[ParseNote, ...] = ()
+    if isinstance(message, str) and len(message) > MAX_PASTED_CHARS:
+        whole = len(message.encode())
         message = message[:MAX_PASTED_CHARS]
+        cut = (ParseNote(Cut.SIZE, len(message.encode()), whole),)
     async with parsing:
-        return await asyncio.to_thread(parse_bounce, message)
+        report = await asyncio.to_thread(parse_bounce_report, message)
+    return BounceReport(report.recipients, cut + report.notes)
+
+
+def note_lines(notes: Sequence[ParseNote], locale: str) -> list[str]:
+    """What was not read of a bounce, in the asker's words: its answer may be partial."""
+    return [word(locale, f"bounce_cut_{n.cut}", **_amounts(n)) for n in notes]
+
+
+def listed(rows: Sequence[BouncedRecipient], notes: Sequence[ParseNote]) -> int:
+    """How many failed recipients the bounce named, counting those the parser did not list."""
+    found = [n.total for n in notes if n.cut is Cut.RECIPIENTS and n.total is not None]
+    return max([len(rows), *found])
+
+
+def _amounts(note: ParseNote) -> dict[str, str]:
+    def amount(n: int | None) -> str:
+        if n is None:
+            return "?"
+        if note.cut not in (Cut.SIZE, Cut.HEADERS):
+            return f"{n:,}"
+        return f"{n / 1024:,.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MiB"
+
+    return {"read": amount(note.read), "total": amount(note.total)}
 
 
 def as_events(rows: Sequence[BouncedRecipient], now: datetime | None = None) -> list[DeliveryEvent]:

@@ -28,6 +28,15 @@ _WORDS: dict[str, dict[str, str]] = {
         "soft_bounce": "soft bounce",
         "bounce": "bounce",
         "more_recipients": "more recipients",
+        "bounce_cut_size": "Only the first {read} of this email were read (it is {total}).",
+        "bounce_cut_headers": "Its headers fill the first {read}, so its body was not read.",
+        "bounce_cut_parts": "Only its first {read} MIME parts were read.",
+        "bounce_cut_depth": "Parts nested more than {read} levels deep were not read.",
+        "bounce_cut_forwards": "Not every message forwarded inside it was read (the limit is "
+        "{read} levels).",
+        "bounce_cut_recipients": "{read} of the {total} failed recipients it lists are answered "
+        "here.",
+        "bounce_cut_unreadable": "Its MIME structure could not be read.",
         "dns_inconclusive": "inconclusive ({cause})",
         "dns_no_answer": "no answer",
         "dns_nxdomain": "the domain does not exist (NXDOMAIN)",
@@ -55,6 +64,15 @@ _WORDS: dict[str, dict[str, str]] = {
         "soft_bounce": "midlertidig avvisning",
         "bounce": "avvisning",
         "more_recipients": "flere mottakere",
+        "bounce_cut_size": "Bare de første {read} av denne e-posten ble lest (den er på {total}).",
+        "bounce_cut_headers": "Hodefeltene fyller de første {read}, så selve meldingen ble ikke "
+        "lest.",
+        "bounce_cut_parts": "Bare de første {read} MIME-delene ble lest.",
+        "bounce_cut_depth": "Deler som ligger mer enn {read} nivåer inne, ble ikke lest.",
+        "bounce_cut_forwards": "Ikke alle videresendte meldinger inni den ble lest (grensen er "
+        "{read} nivåer).",
+        "bounce_cut_recipients": "Her besvares {read} av de {total} mottakerne som feilet.",
+        "bounce_cut_unreadable": "MIME-strukturen kunne ikke leses.",
         "dns_inconclusive": "uavklart ({cause})",
         "dns_no_answer": "ingen svar",
         "dns_nxdomain": "domenet finnes ikke (NXDOMAIN)",
@@ -82,6 +100,16 @@ _WORDS: dict[str, dict[str, str]] = {
         "soft_bounce": "zachte bounce",
         "bounce": "bounce",
         "more_recipients": "meer ontvangers",
+        "bounce_cut_size": "Alleen de eerste {read} van deze e-mail zijn gelezen (hij is {total}).",
+        "bounce_cut_headers": "De headers vullen de eerste {read}, dus het bericht zelf is niet "
+        "gelezen.",
+        "bounce_cut_parts": "Alleen de eerste {read} MIME-delen zijn gelezen.",
+        "bounce_cut_depth": "Delen die meer dan {read} niveaus diep zitten, zijn niet gelezen.",
+        "bounce_cut_forwards": "Niet alle doorgestuurde berichten erin zijn gelezen (de grens is "
+        "{read} niveaus).",
+        "bounce_cut_recipients": "Hier worden {read} van de {total} mislukte ontvangers "
+        "beantwoord.",
+        "bounce_cut_unreadable": "De MIME-structuur kon niet worden gelezen.",
         "dns_inconclusive": "onbeslist ({cause})",
         "dns_no_answer": "geen antwoord",
         "dns_nxdomain": "het domein bestaat niet (NXDOMAIN)",
@@ -109,6 +137,15 @@ _WORDS: dict[str, dict[str, str]] = {
         "soft_bounce": "devolução temporária",
         "bounce": "devolução",
         "more_recipients": "outros destinatários",
+        "bounce_cut_size": "Só os primeiros {read} deste e-mail foram lidos (ele tem {total}).",
+        "bounce_cut_headers": "Os cabeçalhos ocupam os primeiros {read}, então o corpo não foi "
+        "lido.",
+        "bounce_cut_parts": "Só as primeiras {read} partes MIME foram lidas.",
+        "bounce_cut_depth": "Partes aninhadas a mais de {read} níveis não foram lidas.",
+        "bounce_cut_forwards": "Nem todas as mensagens encaminhadas dentro dele foram lidas (o "
+        "limite é {read} níveis).",
+        "bounce_cut_recipients": "Aqui são respondidos {read} dos {total} destinatários com falha.",
+        "bounce_cut_unreadable": "Não foi possível ler a estrutura MIME.",
         "dns_inconclusive": "inconclusivo ({cause})",
         "dns_no_answer": "sem resposta",
         "dns_nxdomain": "o domínio não existe (NXDOMAIN)",

@@ -46,6 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.conversation import Asker, Conversation, Prefs, Request, word
+from bot.conversation.pasted import note_lines
 from bot.diagnose import Diagnoser
 from bot.slack import blocks as bk
 from bot.slack import buttons, messages
@@ -230,10 +231,12 @@ class WhymailSlack:
         )
         reply = await self.conversation.ask(request)
         if reply.notice in ("not_linked", "no_failed_recipient"):
-            return bk.notice(word(reply.locale, reply.notice))
+            why = note_lines(reply.bounce_notes, reply.locale)
+            return bk.notice("\n".join([word(reply.locale, reply.notice), *why]))
         preface = []
         if reply.bounce:
-            preface.append(bk.section(bk.bounce_summary(reply.bounce, reply.locale)))
+            summary = bk.bounce_summary(reply.bounce, reply.locale, reply.bounce_notes)
+            preface.append(bk.section(summary))
         if not reply.parts:
             return bk.Message(
                 "Nothing to look up",

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.bounces import BouncedRecipient
+from bot.bounces import BouncedRecipient, ParseNote
 from bot.conversation import Part, evidence, word
 from bot.conversation.evidence import MAX_EVENTS_SHOWN, event_line, one_line
-from bot.conversation.pasted import summary
+from bot.conversation.pasted import listed, note_lines, summary
 from bot.model import Diagnosis
 from bot.slack.mrkdwn import escape as esc
 
@@ -245,8 +245,11 @@ def evidence_text(d: Diagnosis, *, limit: int = MAX_EVENTS_SHOWN) -> str:
     return "\n".join(lines)
 
 
-def bounce_summary(rows: Sequence[BouncedRecipient], locale: str) -> str:
-    """What a pasted or attached bounce says, before the answers about its recipients."""
+def bounce_summary(
+    rows: Sequence[BouncedRecipient], locale: str, notes: Sequence[ParseNote] = ()
+) -> str:
+    """What a pasted or attached bounce says, before the answers about its recipients, and
+    what of it was not read, so that a partial reading is never taken for the whole email."""
     lines = [f"*{word(locale, 'bounce_says')}:*"]
     said = word(locale, "server_said")
     shown = summary(rows, locale)
@@ -255,8 +258,10 @@ def bounce_summary(rows: Sequence[BouncedRecipient], locale: str) -> str:
         lines.append(f"• {esc(row.recipient)}: {row.kind}, `{esc(row.reason)}` {code}".rstrip())
         if row.diagnostic:
             lines.append(f">{said}: `{esc(clip(one_line(row.diagnostic), 300))}`")
-    if len(rows) > len(shown):
-        lines.append(f"+{len(rows) - len(shown)} {word(locale, 'more_recipients')}")
+    named = listed(rows, notes)
+    if named > len(shown):
+        lines.append(f"+{named - len(shown):,} {word(locale, 'more_recipients')}")
+    lines += [f"_{line}_" for line in note_lines(notes, locale)]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ Run from the repository root:
     python bench/store.py --quick                            # 20,000 events, both backends
     python bench/store.py                                    # 1,000,000 events, both backends
     python bench/store.py --events 10000000 --backends postgresql
+    python bench/store.py --under-load                       # SQLite: answers during webhooks
 
 What it does, and how each figure is computed:
 
@@ -29,6 +30,30 @@ What it does, and how each figure is computed:
   "rows only" repeats a lookup without building objects, to show the database's share; every
   pass draws its own keys, so no pass finds another's pages already cached.
 - prune: `prune(older_than=90 days)`, which removes about a quarter of the events.
+
+`--under-load` (SQLite only; `--backends` does not apply) measures answers while webhooks are
+written, the way `whymail serve` sees them:
+
+- fill: `--events` (default 1,000,000) as in "ingest" above, then ANALYZE, then a TRUNCATE
+  checkpoint from a connection of its own, so the load starts from an empty WAL.
+- load: for `--duration` seconds (default 60), a webhook request of `--ingest-rate` x `--tick`
+  events (default 50) arrives every `--tick` seconds (default 0.05), i.e. 1,000 events/s. Each
+  goes through the store's one `GroupCommitWriter`, as under `/webhooks/{provider}`, and is not
+  awaited before the next one is due, so a slow commit makes the writer batch, not the clock
+  slip. The events are new dispatches of the same recipients over the last `--duration`
+  seconds, generated before the clock starts.
+- answers: meanwhile, `--answer-rate` answers a second (default 100), each started on its own
+  clock whether or not the one before has finished, as questions arrive: `events_for_recipient`
+  and `dispatches_for_recipient` together (asyncio.gather, as a diagnosis asks) for a random
+  known recipient. (Answers one after another would ask nothing during a stall, so a stall
+  would count once however many questions it held up.) "answer" is the wall time of the pair,
+  p50/p99/max in ms over every answer after the first 100; "rows" is the mean of events +
+  dispatches found. "webhook acknowledged" is the time from `GroupCommitWriter.write` to its
+  return (the events are committed; the ESP would get its 2xx).
+- ingest: "offered" is events handed to the writer divided by `--duration`; "achieved" is the
+  events acknowledged within the window divided by `--duration`.
+- WAL file: the largest size of `<store>-wal` on disk, read after every acknowledgement (the
+  file only grows at a commit), and its size once the writer has stopped.
 
 The PostgreSQL run uses a schema of its own (bench_<random>), dropped afterwards; the SQLite
 run a file in a temporary folder. Progress goes to stderr, the figures to stdout.
@@ -136,11 +161,12 @@ def _story(rng: random.Random) -> list[EventType]:
     return story
 
 
-def generate(world: World, total: int, batch_size: int) -> Iterator[Batch]:
-    """Batches of about `batch_size` events, in time order, until `total` events were made."""
+def generate(world: World, total: int, batch_size: int, span: timedelta = SPAN) -> Iterator[Batch]:
+    """Batches of about `batch_size` events, in time order over the `span` before `world.now`,
+    until `total` events were made."""
     rng = world.rng
-    start = world.now - SPAN
-    step = SPAN / (total / 3.6)
+    start = world.now - span
+    step = span / (total / 3.6)
     made = 0
     serial = itertools.count()
     batch = Batch()
@@ -332,6 +358,161 @@ async def run(backend: str, url: str, args: argparse.Namespace) -> Result:
     return result
 
 
+@dataclass
+class LoadResult:
+    """What `--under-load` saw: answers timed while the webhook writer ingested."""
+
+    filled: int = 0
+    fill_seconds: float = 0.0
+    answers: list[float] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    acks: list[float] = field(default_factory=list)
+    offered: int = 0
+    acknowledged: int = 0
+    window: float = 0.0
+    wal_peak: int = 0
+    wal_end: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+
+
+def _wal_size(path: str) -> int:
+    try:
+        return os.stat(path + "-wal").st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _load_chunks(
+    world: World, args: argparse.Namespace, per_tick: int
+) -> list[list[DeliveryEvent]]:
+    """The webhook traffic, made before the clock starts so that generating it in Python does
+    not compete with the answers for the interpreter: new events over the last `--duration`
+    seconds (webhooks report what just happened), cut into `per_tick` slices."""
+    ticks = int(args.duration / args.tick) + 1
+    span = timedelta(seconds=args.duration)
+    flat = [
+        event
+        for batch in generate(world, ticks * per_tick, per_tick, span)
+        for event in batch.events
+    ]
+    return [flat[i : i + per_tick] for i in range(0, len(flat), per_tick)][:ticks]
+
+
+async def under_load(path: str, args: argparse.Namespace) -> LoadResult:
+    from bot.sources.writer import GroupCommitWriter
+
+    out = LoadResult()
+    store = await open_store(path)
+    try:
+        filled = Result("sqlite")
+        world = await ingest(store, args, filled)
+        out.filled, out.fill_seconds = filled.events, filled.wall_seconds
+        _progress("sqlite: ANALYZE, checkpoint")
+        await analyze("sqlite", path)
+        import sqlite3
+
+        # Start from an empty WAL, whichever checkpointing the store does, so the peak below is
+        # what the steady load makes, not what the fill left behind.
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        known = sorted(world.used)
+        per_tick = max(1, round(args.ingest_rate * args.tick))
+        chunks = _load_chunks(world, args, per_tick)
+        writer = GroupCommitWriter(store)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        stop = start + args.duration
+
+        async def webhook(events: list[DeliveryEvent]) -> None:
+            t0 = time.perf_counter()
+            await writer.write(events)
+            out.acks.append(time.perf_counter() - t0)
+            if loop.time() <= stop:
+                out.acknowledged += len(events)
+            out.wal_peak = max(out.wal_peak, _wal_size(path))
+
+        async def ingest_steadily() -> None:
+            requests: list[asyncio.Task[None]] = []
+            for n, events in enumerate(chunks):
+                due = start + n * args.tick
+                if due >= stop:
+                    break
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                out.offered += len(events)
+                # Not awaited: webhook requests arrive on their own clock, and while one batch
+                # commits the writer gathers the next, as under `whymail serve`.
+                requests.append(asyncio.create_task(webhook(events)))
+            await asyncio.gather(*requests)
+
+        async def answer(n: int, address: str) -> None:
+            t0 = time.perf_counter()
+            # Both at once, as a diagnosis asks for an address's history and dispatches.
+            events, dispatches = await asyncio.gather(
+                store.events_for_recipient(address), store.dispatches_for_recipient(address)
+            )
+            elapsed = time.perf_counter() - t0
+            if n >= WARMUP:
+                out.answers.append(elapsed)
+                out.rows.append(len(events) + len(dispatches))
+
+        async def ask_steadily() -> None:
+            rng = random.Random(args.seed + 2)
+            every = 1 / args.answer_rate
+            questions: list[asyncio.Task[None]] = []
+            for n in itertools.count():
+                due = start + n * every
+                if due >= stop:
+                    break
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                # On their own clock too: one answer after another would ask nothing while a
+                # stall lasts, and a stall would count once however long it was.
+                questions.append(asyncio.create_task(answer(n, rng.choice(known))))
+                if n % 200 == 0:
+                    _progress(f"sqlite: under load, {n:,} answers, {out.acknowledged:,} ingested")
+            await asyncio.gather(*questions)
+
+        await asyncio.gather(ingest_steadily(), ask_steadily())
+        out.window = args.duration
+        await writer.close()
+        out.batches, out.largest_batch = writer.stats.batches, writer.stats.largest_batch
+        out.wal_end = _wal_size(path)
+        print(file=sys.stderr)
+    finally:
+        await store.close()
+    return out
+
+
+def report_under_load(out: LoadResult, args: argparse.Namespace) -> None:
+    per_tick = max(1, round(args.ingest_rate * args.tick))
+    print(
+        f"whymail store bench, SQLite under webhook load: {out.filled:,} events stored in "
+        f"{out.fill_seconds:.0f} s, then {args.duration:g} s of {args.answer_rate:,} answers/s "
+        f"while ingesting {args.ingest_rate:,} events/s ({per_tick} every "
+        f"{args.tick * 1000:g} ms); load before: {args.load}"
+    )
+    print()
+    print(f"{'':<34} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'rows':>6}")
+    print(
+        f"{'answer (events + dispatches)':<34} {len(out.answers):>7,} "
+        f"{_ms(out.answers, 0.5):>8.2f} {_ms(out.answers, 0.99):>8.2f} "
+        f"{max(out.answers) * 1000:>8.2f} {statistics.mean(out.rows):>6.1f}"
+    )
+    print(
+        f"{'webhook acknowledged (committed)':<34} {len(out.acks):>7,} "
+        f"{_ms(out.acks, 0.5):>8.2f} {_ms(out.acks, 0.99):>8.2f} {max(out.acks) * 1000:>8.2f}"
+    )
+    print()
+    print(
+        f"ingest: offered {out.offered / out.window:,.0f} events/s, achieved "
+        f"{out.acknowledged / out.window:,.0f} events/s in {out.batches:,} commits "
+        f"(largest {out.largest_batch:,} events)"
+    )
+    print(
+        f"WAL file: peak {out.wal_peak / 2**20:.1f} MiB, at the end {out.wal_end / 2**20:.1f} MiB"
+    )
+
+
 def _ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -401,9 +582,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--no-prune", action="store_true", help="skip the prune measurement")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    parser.add_argument(
+        "--under-load", action="store_true", help="SQLite only: answers while webhooks are written"
+    )
+    parser.add_argument("--duration", type=float, default=60.0, help="--under-load: seconds")
+    parser.add_argument(
+        "--ingest-rate", type=int, default=1000, help="--under-load: webhook events/s"
+    )
+    parser.add_argument(
+        "--tick", type=float, default=0.05, help="--under-load: seconds between webhook batches"
+    )
+    parser.add_argument("--answer-rate", type=int, default=100, help="--under-load: answers/s")
     args = parser.parse_args()
     if args.quick:
         args.events, args.lookups = 20_000, 500
+        if args.under_load:
+            args.duration = 10.0
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for backend in args.backends:
         if backend not in ("sqlite", "postgresql"):
@@ -411,6 +605,11 @@ def main() -> None:
     args.load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     # Stopped with SIGTERM, still remove the temporary SQLite file and PostgreSQL schema.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.under_load:
+        with tempfile.TemporaryDirectory(prefix="whymail-bench-") as folder:
+            path = str(Path(folder) / "bench.sqlite3")
+            report_under_load(asyncio.run(under_load(path, args)), args)
+        return
     report(asyncio.run(main_async(args)), args)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from bot.model import DeliveryEvent, Dispatch, DispatchState, EventType, Recipient, Role
 from bot.sources.store import Store, StoreError, open_store
+from bot.sources.store.migrations import pending_migrations
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -89,6 +90,26 @@ async def test_dispatches_upsert_and_find_by_recipient(store: Store) -> None:
     assert [r.role for r in found.recipients] == [Role.TO, Role.CC]
     assert await store.dispatch("d1", tenant="other") is None
     assert [x.id for x in await store.dispatches_for_recipient("OLA@firma.no")] == ["d1"]
+
+
+async def test_a_later_record_replaces_the_recipients(store: Store) -> None:
+    await store.put_dispatches(
+        [Dispatch(id="d1", tenant="acme", recipients=(Recipient("old@firma.no"),), created_at=T0)]
+    )
+    # One batch: a dispatch seen before (its recipients change) and one that is new.
+    await store.put_dispatches(
+        [
+            Dispatch(id="d1", tenant="acme", recipients=(Recipient("new@firma.no"),)),
+            Dispatch(id="d2", tenant="acme", recipients=(Recipient("two@firma.no"),)),
+        ]
+    )
+    one, two = await store.dispatch("d1"), await store.dispatch("d2")
+    assert one is not None
+    assert two is not None
+    assert [r.address for r in one.recipients] == ["new@firma.no"]
+    assert one.created_at is None
+    assert [r.address for r in two.recipients] == ["two@firma.no"]
+    assert await store.dispatches_for_recipient("old@firma.no") == []
 
 
 async def test_newest_dispatch_first(store: Store) -> None:
@@ -227,6 +248,19 @@ async def test_known_recipients_include_dispatch_recipients(store: Store) -> Non
     assert len(await store.known_recipients("firma.no", limit=1)) == 1
 
 
+async def test_prune_forgets_addresses_left_without_events(store: Store) -> None:
+    now = datetime.now(UTC)
+    await store.add_events(
+        [
+            event(1, timestamp=now - timedelta(days=200)),
+            event(2, recipient="kari@firma.no", timestamp=now - timedelta(days=200)),
+            event(3, recipient="kari@firma.no", timestamp=now - timedelta(days=1)),
+        ]
+    )
+    assert await store.prune(timedelta(days=90)) == 2
+    assert await store.known_recipients("firma.no") == ["kari@firma.no"]
+
+
 # PostgreSQL only: several instances on one database.
 
 
@@ -343,3 +377,70 @@ async def test_an_address_in_two_roles_counts_as_one_dispatch(store: Store) -> N
     found = await store.dispatches_for_recipient("x@y.no")
     assert [d.id for d in found] == ["d4", "d3", "d2", "d1", "d0", "undated"]
     assert [r.role for r in found[0].recipients] == [Role.TO, Role.CC]
+
+
+async def test_a_store_made_at_migration_1_keeps_and_finds_its_rows(pg_url: str) -> None:
+    """Migration 0002 changes how keys and addresses are kept; a store that holds rows from
+    before it is upgraded in place and still finds, deduplicates and prunes them."""
+    now = datetime.now(UTC)
+    old = event(
+        1, timestamp=now - timedelta(days=200), dedupe_key="postmark:Bounce:\u00f8", tenant="a"
+    )
+    recent = event(2, recipient="kari@firma.no", timestamp=now - timedelta(days=5))
+    conn = await asyncpg.connect(pg_url)
+    try:
+        [initial] = [m for m in pending_migrations("postgresql", ()) if m.version == 1]
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
+        )
+        for statement in initial.statements():
+            await conn.execute(statement)
+        await conn.execute("INSERT INTO schema_migrations VALUES (1, $1)", initial.name)
+        for e in (old, recent):
+            # What the store wrote at migration 0001: the month's partition, the event, its key.
+            start = e.timestamp.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            end = (start + timedelta(days=32)).replace(day=1)
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "events_p{start:%Y%m}" PARTITION OF events '
+                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+            )
+            await conn.execute(
+                "INSERT INTO events (dedupe_key, provider, event_type, ts, recipient, "
+                "message_id, dispatch_id, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                e.dedupe_key,
+                e.provider,
+                e.event_type.value,
+                e.timestamp,
+                e.recipient,
+                e.message_id,
+                e.dispatch_id,
+                e.tenant,
+            )
+            await conn.execute("INSERT INTO event_keys VALUES ($1)", e.dedupe_key)
+        await conn.execute("INSERT INTO dispatches (id, tenant, state) VALUES ('d7', 'a', 'sent')")
+        await conn.execute(
+            "INSERT INTO dispatch_recipients VALUES ('d7', 'per@firma.no', 'to', NULL)"
+        )
+    finally:
+        await conn.close()
+
+    store = await open_store(pg_url)
+    try:
+        assert [e.message_id for e in await store.events_for_recipient("ola@firma.no")] == ["m1"]
+        assert [e.dedupe_key for e in await store.events_for_dispatch("d1", "a")] == [
+            "postmark:Bounce:\u00f8"
+        ]
+        assert sorted(await store.known_recipients("firma.no")) == [
+            "kari@firma.no",
+            "ola@firma.no",
+            "per@firma.no",
+        ]
+        assert [d.id for d in await store.dispatches_for_recipient("per@firma.no", "a")] == ["d7"]
+        # Stored before the upgrade, delivered again after it: still a duplicate.
+        assert await store.add_events([old, recent, event(3, recipient="kari@firma.no")]) == 1
+        # Prune finds the old event's key by its digest, so a later redelivery is stored again.
+        assert await store.prune(timedelta(days=90)) == 1
+        assert await store.known_recipients("firma.no") == ["kari@firma.no", "per@firma.no"]
+        assert await store.add_events([old]) == 1
+    finally:
+        await store.close()

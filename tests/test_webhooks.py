@@ -225,6 +225,29 @@ async def test_a_signed_timestamp_that_is_not_a_number_is_refused(
     assert await store.events_for_recipient("jane@example.com") == []
 
 
+async def test_a_mailgun_token_cannot_carry_another_body(
+    receiver: WebhookReceiver, store: Store
+) -> None:
+    """Mailgun signs the timestamp and token, not the body: a signature seen once must not
+    carry a forged event, while the same delivery sent again is still welcome."""
+    body = mailgun_body(MAILGUN_KEY, mg_event())
+    assert (await receiver.receive("mailgun", {}, body)).status == 200
+    assert (await receiver.receive("mailgun", {}, body)).status == 200  # a plain redelivery
+    forged = json.loads(body)
+    forged["event-data"] |= {"id": "ev-forged", "recipient": "mallory@example.com"}
+    forged["event-data"]["user-variables"] = {"tenant": "other"}
+    refused = await receiver.receive("mailgun", {}, json.dumps(forged).encode())
+    assert refused.status == 401
+    assert b"already used" in refused.body
+    assert await store.events_for_recipient("mallory@example.com") == []
+    # refused by every instance that shares the store, not only the one that saw it first
+    other = WebhookReceiver(
+        store, EspSettings.from_values({"mailgun_webhook_signing_key": MAILGUN_KEY})
+    )
+    assert (await other.receive("mailgun", {}, json.dumps(forged).encode())).status == 401
+    await other.aclose()
+
+
 async def test_mailgun_replay_window_is_configurable(store: Store, sg: SendGridSigner) -> None:
     r = WebhookReceiver(store, esp_settings(sg, webhook_replay_window=60.0))
     body = mailgun_body(MAILGUN_KEY, mg_event(), when=time.time() - 120)
@@ -462,12 +485,23 @@ async def test_concurrent_deliveries_share_commits(receiver: WebhookReceiver, st
 
 
 class BrokenStore:
+    def __init__(self, ledger_works: bool = True) -> None:
+        self.ledger_works = ledger_works
+
     async def add_events(self, events: Sequence[DeliveryEvent]) -> int:
         raise OSError("disk full")
 
+    async def claim_token(self, scope: str, token: str, fingerprint: str, expires: Any) -> bool:
+        if not self.ledger_works:
+            raise OSError("disk full")
+        return True
 
-async def test_store_failure_is_503_so_the_esp_retries(sg: SendGridSigner) -> None:
-    r = WebhookReceiver(BrokenStore(), esp_settings(sg))  # type: ignore[arg-type]
+
+@pytest.mark.parametrize("ledger_works", [True, False])
+async def test_store_failure_is_503_so_the_esp_retries(
+    sg: SendGridSigner, ledger_works: bool
+) -> None:
+    r = WebhookReceiver(BrokenStore(ledger_works), esp_settings(sg))  # type: ignore[arg-type]
     response = await r.receive("mailgun", {}, mailgun_body(MAILGUN_KEY, mg_event()))
     assert response.status == 503
     await r.aclose()

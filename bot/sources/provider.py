@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -31,6 +32,17 @@ class SettingsError(ValueError):
     """A provider setting that cannot be used; the message names the environment variable."""
 
 
+class TokenLedger(Protocol):
+    """Signature tokens seen within the replay window, shared by every instance (the store)."""
+
+    async def claim_token(
+        self, scope: str, token: str, fingerprint: str, expires: datetime
+    ) -> bool:
+        """True when `token` is new in `scope` (or its claim has expired), or was claimed with
+        this same `fingerprint`; False when it came before with another body."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookContext:
     """What every provider's webhook handler may use, shared by all of them."""
@@ -39,6 +51,7 @@ class WebhookContext:
     clock: Callable[[], float]
     #: Seconds a signed timestamp may be old (and, for skew, 5 minutes in the future).
     replay_window: float
+    tokens: TokenLedger
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ class WebhookReceiver:
         self._writer = GroupCommitWriter(store)
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=HTTP_TIMEOUT)
-        context = WebhookContext(self._http, clock, esp.webhook_replay_window)
+        context = WebhookContext(self._http, clock, esp.webhook_replay_window, tokens=store)
         self._handlers: dict[str, WebhookHandler] = {
             name: provider.webhook(esp.of(provider), context)
             for name, provider in providers.items()

@@ -116,4 +116,10 @@ class Store(Protocol):
 
     async def kv_put(self, scope: str, key: str, value: str) -> None: ...
 
+    async def claim_token(
+        self, scope: str, token: str, fingerprint: str, expires: datetime
+    ) -> bool:
+        """A webhook signature's token, remembered until `expires` (see TokenLedger)."""
+        ...
+
     async def close(self) -> None: ...

@@ -5,12 +5,15 @@ Why the layout is what it is (the migration file has the tables):
 - Events are RANGE-partitioned by calendar month of `ts` (UTC), so `prune` drops whole months
   (no row-by-row delete, no table bloat) and lookups stay index probes, one per live month.
 - PostgreSQL only enforces a unique index on a partitioned table when it contains the partition
-  key, and `(dedupe_key, ts)` would let a redelivery with a shifted timestamp in twice. So the
-  unique `dedupe_key` lives in the narrow, unpartitioned `event_keys` table; one statement inserts
-  the batch's keys there (ON CONFLICT DO NOTHING) and stores exactly the events whose key was new.
-  Concurrent instances inserting the same key wait on the key's index entry, so each is stored once.
-- Batched ingest is binary COPY into a per-connection temporary table, then that one statement:
-  tens of thousands of events per second with no per-row round trip.
+  key, and `(dedupe_key, ts)` would let a redelivery with a shifted timestamp in twice. So
+  uniqueness lives in the narrow, unpartitioned `event_keys` table, as a 16-byte digest of each
+  key (a small index is what keeps ingest fast once it no longer fits in memory). One statement
+  claims a batch's digests there and returns the new ones; exactly those events are then stored.
+  Concurrent instances claiming the same digest wait on its index entry, so each event is
+  stored once.
+- Batched ingest is that one statement, then binary COPY of the new events straight into
+  `events`, in chunks of a transaction each: tens of thousands of events per second with no
+  per-row round trip.
 - Migrations run under an advisory lock, so instances starting together migrate exactly once;
   partitions are created under another, so two instances meeting a new month create it once.
 """
@@ -18,7 +21,9 @@ Why the layout is what it is (the migration file has the tables):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,56 +48,49 @@ from bot.sources.store.base import (
 )
 from bot.sources.store.migrations import pending_migrations
 
-_STAGING = "whymail_incoming_events"
-# ON COMMIT DELETE ROWS: the table lives as long as the pooled connection and is empty between
-# batches, so ingest never creates or drops catalog entries.
-_CREATE_STAGING = f"""
-CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
-    ord             INTEGER NOT NULL,
-    dedupe_key      TEXT COLLATE "C" NOT NULL,
-    provider        TEXT NOT NULL,
-    event_type      TEXT NOT NULL,
-    ts              TIMESTAMPTZ NOT NULL,
-    recipient       TEXT NOT NULL,
-    message_id      TEXT,
-    dispatch_id     TEXT,
-    tenant          TEXT,
-    reject_reason   TEXT,
-    smtp_code       INTEGER,
-    enhanced_status TEXT,
-    diagnostic      TEXT,
-    mx_host         TEXT,
-    reason          TEXT,
-    hard            BOOLEAN,
-    suppressed      BOOLEAN NOT NULL,
-    raw             JSONB NOT NULL
-) ON COMMIT DELETE ROWS
+# Keys are claimed in digest order, so writers on several instances whose batches share keys
+# always lock them in the same order and cannot deadlock. RETURNING names the keys that were new:
+# exactly those events are then copied in. A plain insert first: most chunks hold only new keys,
+# and ON CONFLICT's speculative insertion costs a sixth more per key (a confirmation record and
+# a second look at the index) than a plain insert; a chunk with a stored key fails with a unique
+# violation and is claimed again with ON CONFLICT DO NOTHING.
+_CLAIM_NEW_KEYS = """
+INSERT INTO event_keys (digest)
+SELECT digest FROM unnest($1::uuid[]) AS claimed (digest) ORDER BY digest
+RETURNING digest
 """
-# Keys are claimed in key order, so writers on several instances whose batches share keys always
-# lock them in the same order and cannot deadlock; events then go in in batch order.
-_MERGE_STAGING = f"""
-WITH fresh AS (
-    INSERT INTO event_keys (dedupe_key)
-    SELECT dedupe_key FROM {_STAGING} ORDER BY dedupe_key
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING dedupe_key
-)
-INSERT INTO events ({EVENT_COLUMNS})
-SELECT {", ".join("s." + f for f in EVENT_FIELDS)}
-FROM {_STAGING} s JOIN fresh USING (dedupe_key)
-ORDER BY s.ord
+_CLAIM_KEYS = """
+INSERT INTO event_keys (digest)
+SELECT digest FROM unnest($1::uuid[]) AS claimed (digest) ORDER BY digest
+ON CONFLICT (digest) DO NOTHING
+RETURNING digest
 """
-_UPSERT_DISPATCHES = """
+# Every address an event or a dispatch went to, for known_recipients. Last in its transaction
+# and in address order, so a writer waiting here for another's new address holds all its keys
+# and dispatch rows already, and the other holds no address it needs: the two cannot deadlock.
+# The domain is the text after the last '@', as in migration 0002.
+_ADD_ADDRESSES = """
+INSERT INTO recipient_addresses (domain, address)
+SELECT substring(address FROM '[^@]*$'), address
+FROM unnest($1::text[]) AS seen (address) ORDER BY 1, 2
+ON CONFLICT DO NOTHING
+"""
+_DISPATCH_ROWS = """
 INSERT INTO dispatches (id, tenant, kind, subject, sender, created_at, state, internal_error)
 SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
     $8::text[]
 )
-ON CONFLICT (id) DO UPDATE SET
-    tenant = excluded.tenant, kind = excluded.kind, subject = excluded.subject,
-    sender = excluded.sender, created_at = excluded.created_at, state = excluded.state,
-    internal_error = excluded.internal_error
 """
+# Most records are of dispatches the store has not seen: inserted, they have no recipients to
+# replace. Only the ids that were there already (or that another writer was inserting, waited
+# for) are updated and get their recipients replaced.
+_INSERT_DISPATCHES = _DISPATCH_ROWS + "ON CONFLICT (id) DO NOTHING RETURNING id"
+_UPSERT_DISPATCHES = _DISPATCH_ROWS + (
+    "ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, kind = excluded.kind, "
+    "subject = excluded.subject, sender = excluded.sender, created_at = excluded.created_at, "
+    "state = excluded.state, internal_error = excluded.internal_error"
+)
 _INSERT_RECIPIENTS = """
 INSERT INTO dispatch_recipients (dispatch_id, address, role, created_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
@@ -130,6 +128,7 @@ WHERE i.inhparent = 'events'::regclass
 _LOCK = "SELECT pg_advisory_{kind}lock(hashtextextended($1 || current_schema(), 0))"
 _MIGRATE_LOCK = "whymail.migrate."
 _PARTITION_LOCK = "whymail.partitions."
+_RECIPIENT = EVENT_FIELDS.index("recipient")
 _POOL_SIZE = 10
 _CHUNK = 2_000
 _IN_FLIGHT = 2
@@ -192,16 +191,16 @@ class PostgresStore:
 
     async def _write(self, events: Sequence[DeliveryEvent]) -> int:
         if len(events) <= _CHUNK:
-            return await self._write_chunk(_rows(events))
+            return await self._write_chunk(_Chunk.of(events))
         total = 0
         running: set[asyncio.Task[int]] = set()
         try:
             for start in range(0, len(events), _CHUNK):
-                rows = _rows(events[start : start + _CHUNK])
+                chunk = _Chunk.of(events[start : start + _CHUNK])
                 if len(running) >= _IN_FLIGHT:
                     done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     total += sum(task.result() for task in done)
-                running.add(asyncio.create_task(self._write_chunk(rows)))
+                running.add(asyncio.create_task(self._write_chunk(chunk)))
                 await asyncio.sleep(0)  # let the new chunk reach the server before encoding more
             total += sum(await asyncio.gather(*running))
         finally:
@@ -209,10 +208,27 @@ class PostgresStore:
                 task.cancel()
         return total
 
-    async def _write_chunk(self, rows: list[tuple[Any, ...]]) -> int:
+    async def _write_chunk(self, chunk: _Chunk) -> int:
+        try:
+            return await self._store_chunk(chunk, _CLAIM_NEW_KEYS)
+        except asyncpg.UniqueViolationError:
+            # A redelivery, or another writer storing the same event right now.
+            return await self._store_chunk(chunk, _CLAIM_KEYS)
+
+    async def _store_chunk(self, chunk: _Chunk, claim: str) -> int:
+        """Claim the keys, then binary COPY the new events straight into their partitions: COPY
+        writes a page of rows per WAL record, where INSERT … SELECT wrote one per row."""
+        rows = chunk.rows
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.copy_records_to_table(_STAGING, records=rows)
-            return _count(await conn.execute(_MERGE_STAGING))
+            claimed = await conn.fetch(claim, chunk.digests)
+            if len(claimed) < len(rows):
+                fresh = {record[0].hex for record in claimed}
+                rows = [r for r, d in zip(rows, chunk.digests, strict=True) if d in fresh]
+                if not rows:
+                    return 0
+            await conn.copy_records_to_table("events", columns=EVENT_FIELDS, records=rows)
+            await conn.execute(_ADD_ADDRESSES, list({row[_RECIPIENT] for row in rows}))
+        return len(rows)
 
     async def put_dispatches(self, dispatches: Sequence[Dispatch]) -> int:
         if not dispatches:
@@ -240,8 +256,11 @@ class PostgresStore:
         )
         created = {d.id: utc(d.created_at) if d.created_at else None for d in ordered}
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_UPSERT_DISPATCHES, *columns)
-            await conn.executemany(_DELETE_RECIPIENTS, [(i,) for i in columns[0]])
+            inserted = {row[0] for row in await conn.fetch(_INSERT_DISPATCHES, *columns)}
+            if len(inserted) < len(ordered):
+                known = [n for n, i in enumerate(columns[0]) if i not in inserted]
+                await conn.execute(_UPSERT_DISPATCHES, *([c[n] for n in known] for c in columns))
+                await conn.executemany(_DELETE_RECIPIENTS, [(columns[0][n],) for n in known])
             await conn.execute(
                 _INSERT_RECIPIENTS,
                 [r[0] for r in recipients],
@@ -249,6 +268,7 @@ class PostgresStore:
                 [r[2] for r in recipients],
                 [created[r[0]] for r in recipients],
             )
+            await conn.execute(_ADD_ADDRESSES, list({r[1] for r in recipients}))
         return len(dispatches)
 
     async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None:
@@ -301,21 +321,20 @@ class PostgresStore:
         return await self._events(sql, [message_id])
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
-        # DISTINCT ... LIMIT over the (domain, address) indexes stops after `limit` addresses
-        # instead of reading every event ever sent to a big domain.
-        sql = """
-            (SELECT DISTINCT address FROM dispatch_recipients
-             WHERE split_part(address, '@', 2) = $1 ORDER BY address LIMIT $2)
-            UNION
-            (SELECT DISTINCT recipient FROM events
-             WHERE split_part(recipient, '@', 2) = $1 ORDER BY recipient LIMIT $2)
-            LIMIT $2
-        """
+        """From recipient_addresses (migration 0002). An address a later record of a dispatch
+        no longer lists stays there until the next prune: finding out on every record whether
+        anything else still names it would cost more than the near miss it might suggest."""
         async with self._pool.acquire() as conn:
-            return [row[0] for row in await conn.fetch(sql, domain.lower(), limit)]
+            rows = await conn.fetch(
+                "SELECT address FROM recipient_addresses WHERE domain = $1 ORDER BY address "
+                "LIMIT $2",
+                domain.lower(),
+                limit,
+            )
+        return [row[0] for row in rows]
 
     async def kv_get(self, scope: str, key: str) -> str | None:
-        """A small shared value (see bot.slack.state.KeyValueStore), or None."""
+        """A small shared value (what bot.conversation.prefs.KeyValueStore asks for), or None."""
         async with self._pool.acquire() as conn:
             value: str | None = await conn.fetchval(
                 "SELECT value FROM kv WHERE scope = $1 AND key = $2", scope, key
@@ -332,6 +351,34 @@ class PostgresStore:
                 value,
             )
 
+    async def claim_token(
+        self, scope: str, token: str, fingerprint: str, expires: datetime
+    ) -> bool:
+        async with self._pool.acquire() as conn:
+            # One statement, so two instances claiming one token at once cannot both win: the
+            # row is written only when new or expired, else the kept fingerprint is returned.
+            kept = await conn.fetchval(
+                """
+                WITH claim AS (
+                    INSERT INTO webhook_tokens (scope, token, fingerprint, expires_at)
+                    VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (scope, token) DO UPDATE
+                    SET fingerprint = excluded.fingerprint, expires_at = excluded.expires_at
+                    WHERE webhook_tokens.expires_at < now()
+                    RETURNING fingerprint
+                )
+                SELECT fingerprint FROM claim
+                UNION ALL
+                SELECT fingerprint FROM webhook_tokens WHERE scope = $1 AND token = $2
+                LIMIT 1
+                """,
+                scope,
+                token,
+                fingerprint,
+                expires,
+            )
+            return bool(kept == fingerprint)
+
     async def prune(self, older_than: timedelta) -> int:
         """Forget events older than the cutoff, and dispatches that have nothing newer.
 
@@ -343,6 +390,7 @@ class PostgresStore:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_LOCK.format(kind="xact_"), _PARTITION_LOCK)
             await conn.execute("SET LOCAL enable_bitmapscan = on")
+            await conn.execute("DELETE FROM webhook_tokens WHERE expires_at < now()")
             # Two statements rather than one OR, so each can use the created_at index.
             await conn.execute(
                 """
@@ -365,18 +413,28 @@ class PostgresStore:
                 if month is not None and _month_end(month) <= cutoff:
                     status = await conn.execute(
                         f'DELETE FROM event_keys k USING "{name}" e '
-                        "WHERE k.dedupe_key = e.dedupe_key"
+                        "WHERE k.digest = event_key_digest(e.dedupe_key)"
                     )
                     removed += _count(status)
                     await conn.execute(f'DROP TABLE "{name}"')
             status = await conn.execute(
                 """
                 WITH gone AS (DELETE FROM events WHERE ts < $1 RETURNING dedupe_key)
-                DELETE FROM event_keys k USING gone WHERE k.dedupe_key = gone.dedupe_key
+                DELETE FROM event_keys k USING gone
+                WHERE k.digest = event_key_digest(gone.dedupe_key)
                 """,
                 cutoff,
             )
             removed += _count(status)
+            # An address stored while this runs may be forgotten with the old ones; the next
+            # event or dispatch to it lists it again.
+            await conn.execute(
+                """
+                DELETE FROM recipient_addresses a
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.recipient = a.address)
+                AND NOT EXISTS (SELECT 1 FROM dispatch_recipients r WHERE r.address = a.address)
+                """
+            )
         await self._load_months()
         return removed
 
@@ -432,7 +490,6 @@ class PostgresStore:
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
-    await conn.execute(_CREATE_STAGING)
     # asyncpg prepares every statement, and after a few runs PostgreSQL may plan it once for
     # any address, guessing a handful of rows. With a bitmap scan that plan fetches and sorts
     # every row of an address with thousands of events before keeping the newest 500; without
@@ -473,8 +530,23 @@ def _partition_month(name: str) -> tuple[int, int] | None:
     return (int(digits[:4]), int(digits[4:]))
 
 
-def _rows(events: Sequence[DeliveryEvent]) -> list[tuple[Any, ...]]:
-    return [(n, *_event_row(e)) for n, e in enumerate(events)]
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One transaction's events, encoded before a connection is taken, so that Python encodes the
+    next chunk while the server stores this one."""
+
+    digests: list[str]
+    rows: list[tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, events: Sequence[DeliveryEvent]) -> _Chunk:
+        return cls([_digest(e.dedupe_key) for e in events], [_event_row(e) for e in events])
+
+
+def _digest(key: str) -> str:
+    """The key's digest as event_keys holds it: the SQL function event_key_digest (migration
+    0002) in Python, as the hex digits of a uuid."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:

@@ -2,12 +2,29 @@
 
 aiosqlite runs the blocking sqlite3 calls on one worker thread per connection, so the event loop
 that serves Slack never waits on disk. WAL lets the CLI read while `whymail serve` writes.
+
+A store holds two connections, one that writes and one that reads, each on its own thread. On
+one shared connection every lookup queued behind the webhook writer's commit and, every thousand
+pages, behind the checkpoint SQLite ran inside that commit, so answers stalled under webhook
+load. WAL readers never wait for a writer, so lookups now have a connection of their own.
+
+Only the writer checkpoints, PASSIVE, after each of its transactions (so between the
+group-commit writer's batches), and `wal_autocheckpoint` is off on both connections. Each
+checkpoint then copies about one batch's pages, where SQLite's own would copy a thousand at
+once every few batches; those bursts still showed in the slowest answers on the reader's own
+connection (bench/store.py --under-load). The price is a few milliseconds more before a webhook
+is acknowledged. A lookup that is reading while a checkpoint runs keeps the pages it still
+needs in the WAL for the next checkpoint, so under steady reading the WAL is a few batches long.
+A `:memory:` database exists only inside its one connection, so there that connection does both.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +46,25 @@ from bot.sources.store.base import (
     role_order,
 )
 from bot.sources.store.migrations import pending_migrations
+
+log = logging.getLogger(__name__)
+
+_WRITER_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA wal_autocheckpoint = 0",  # it checkpoints after each transaction instead
+)
+# query_only: a write through the reader would bypass the write lock, so it fails loudly
+# instead. busy_timeout: a reader can still meet a busy WAL index for a moment, e.g. while
+# another process recovers the WAL.
+_READER_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA wal_autocheckpoint = 0",
+    "PRAGMA query_only = ON",
+)
+_IN_MEMORY = ("", ":memory:")
 
 _INSERT_EVENT = (
     f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))}) "
@@ -55,41 +91,43 @@ WHERE (created_at < ?1
 
 
 class SQLiteStore:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._write = writer
+        self._read = reader
+        # One transaction at a time on the writer: two callers' BEGINs on one connection would
+        # collide, and a statement sent between another's BEGIN and COMMIT would join (or be
+        # rolled back with) that transaction.
+        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str) -> SQLiteStore:
+        writer = await _connect(path, _WRITER_PRAGMAS)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
+            await _migrate(writer)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the SQLite store at {path}: {exc}") from exc
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA busy_timeout = 5000")
-            await _migrate(db)
-        except sqlite3.Error as exc:
-            await db.close()
+            await writer.close()
             raise StoreError(f"cannot prepare the SQLite store at {path}: {exc}") from exc
-        return cls(db)
+        if path in _IN_MEMORY:
+            return cls(writer, writer)
+        try:
+            reader = await _connect(path, _READER_PRAGMAS)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(writer, reader)
 
     async def close(self) -> None:
-        await self._db.close()
+        if self._read is not self._write:
+            await self._read.close()
+        await self._write.close()
 
     async def add_events(self, events: Sequence[DeliveryEvent]) -> int:
         if not events:
             return 0
-        before = self._db.total_changes
-        await self._db.execute("BEGIN")
-        try:
-            await self._db.executemany(_INSERT_EVENT, [_event_row(e) for e in events])
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
-        return self._db.total_changes - before
+        async with self._transaction() as db:
+            before = db.total_changes
+            await db.executemany(_INSERT_EVENT, [_event_row(e) for e in events])
+            return db.total_changes - before
 
     async def put_dispatches(self, dispatches: Sequence[Dispatch]) -> int:
         if not dispatches:
@@ -113,19 +151,14 @@ class SQLiteStore:
         ]
         # Three statements for the whole batch, not three per dispatch: each `await` is a trip
         # to aiosqlite's thread.
-        await self._db.execute("BEGIN")
-        try:
-            await self._db.executemany(_UPSERT_DISPATCH, rows)
-            await self._db.executemany(
+        async with self._transaction() as db:
+            await db.executemany(_UPSERT_DISPATCH, rows)
+            await db.executemany(
                 "DELETE FROM dispatch_recipients WHERE dispatch_id = ?", [(i,) for i in latest]
             )
-            await self._db.executemany(
+            await db.executemany(
                 "INSERT OR IGNORE INTO dispatch_recipients VALUES (?, ?, ?)", recipients
             )
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
         return len(dispatches)
 
     async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None:
@@ -180,7 +213,7 @@ class SQLiteStore:
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
         pattern = "%@" + domain.lower().replace("%", "").replace("_", "")
-        async with self._db.execute(
+        async with self._read.execute(
             "SELECT address FROM dispatch_recipients WHERE address LIKE ? "
             "UNION SELECT recipient FROM events WHERE recipient LIKE ? LIMIT ?",
             (pattern, pattern, limit),
@@ -192,52 +225,83 @@ class SQLiteStore:
         keeps storing webhooks while a large prune goes on (SQLite has one writer at a time).
         Dispatches go by the same rule as on PostgreSQL (see PostgresStore.prune)."""
         cutoff = (datetime.now(UTC) - older_than).isoformat(timespec="microseconds")
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._db.execute(_PRUNE_DISPATCHES, (cutoff, cutoff))
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+        async with self._transaction("BEGIN IMMEDIATE") as db:
+            await db.execute(_PRUNE_DISPATCHES, (cutoff, cutoff))
+            await db.execute(
+                "DELETE FROM webhook_tokens WHERE expires_at < ?", (datetime.now(UTC).isoformat(),)
+            )
         removed = 0
         while True:
-            before = self._db.total_changes
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.execute(_PRUNE_EVENTS, (cutoff, _PRUNE_CHUNK))
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-            done = self._db.total_changes - before
+            async with self._transaction("BEGIN IMMEDIATE") as db:
+                before = db.total_changes
+                await db.execute(_PRUNE_EVENTS, (cutoff, _PRUNE_CHUNK))
+                done = db.total_changes - before
             removed += done
             if done < _PRUNE_CHUNK:
                 return removed
 
     async def kv_get(self, scope: str, key: str) -> str | None:
-        """A small shared value (bot/slack/state.py keeps per-user preferences here)."""
-        async with self._db.execute(
+        """A small value every instance sees alike: bot/conversation/prefs.py (StorePrefs)
+        keeps each person's language and recent lookups here."""
+        async with self._read.execute(
             "SELECT value FROM kv WHERE scope = ? AND key = ?", (scope, key)
         ) as cursor:
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
 
     async def kv_put(self, scope: str, key: str, value: str) -> None:
-        await self._db.execute(
-            "INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE "
-            "SET value = excluded.value, updated_at = excluded.updated_at",
-            (scope, key, value, datetime.now(UTC).isoformat(timespec="seconds")),
-        )
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE "
+                "SET value = excluded.value, updated_at = excluded.updated_at",
+                (scope, key, value, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+
+    async def claim_token(
+        self, scope: str, token: str, fingerprint: str, expires: datetime
+    ) -> bool:
+        now = datetime.now(UTC).isoformat()
+        async with self._transaction("BEGIN IMMEDIATE") as db:
+            async with db.execute(
+                "SELECT fingerprint, expires_at FROM webhook_tokens WHERE scope = ? AND token = ?",
+                (scope, token),
+            ) as cursor:
+                found = await cursor.fetchone()
+            if found is not None and found[1] >= now:
+                return bool(found[0] == fingerprint)
+            await db.execute(
+                "INSERT INTO webhook_tokens VALUES (?, ?, ?, ?) ON CONFLICT (scope, token) DO "
+                "UPDATE SET fingerprint = excluded.fingerprint, expires_at = excluded.expires_at",
+                (scope, token, fingerprint, expires.astimezone(UTC).isoformat()),
+            )
+            return True
+
+    @asynccontextmanager
+    async def _transaction(self, begin: str = "BEGIN") -> AsyncIterator[aiosqlite.Connection]:
+        """The writer's one way to write: one transaction at a time, each followed by the
+        checkpoint that copies it into the database file before the next one begins."""
+        async with self._writing:
+            await self._write.execute(begin)
+            try:
+                yield self._write
+                await self._write.execute("COMMIT")
+            except BaseException:
+                # SQLite ends the transaction itself on some errors (a full disk, an I/O error);
+                # a ROLLBACK then would raise and hide the error that matters.
+                if self._write.in_transaction:
+                    await self._write.execute("ROLLBACK")
+                raise
+            await _checkpoint(self._write)
 
     async def _events(self, sql: str, args: Iterable[Any]) -> list[DeliveryEvent]:
         # One trip to aiosqlite's thread (execute, fetch and close together), not three.
-        rows = await self._db.execute_fetchall(sql, tuple(args))
+        rows = await self._read.execute_fetchall(sql, tuple(args))
         return [_event_from_row(row) for row in rows]
 
     async def _dispatches(self, sql: str, args: Iterable[Any]) -> list[Dispatch]:
         # Column names from the cursor, not a connection-wide row_factory: lookups overlap on
-        # the one shared connection, and switching its factory under another query races.
-        async with self._db.execute(sql, tuple(args)) as cursor:
+        # the one reader connection, and switching its factory under another query races.
+        async with self._read.execute(sql, tuple(args)) as cursor:
             names = [column[0] for column in cursor.description]
             rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
         if not rows:
@@ -245,7 +309,7 @@ class SQLiteStore:
         ids = [row["id"] for row in rows]
         marks = ", ".join("?" * len(ids))
         recipients: dict[str, list[Recipient]] = {i: [] for i in ids}
-        async with self._db.execute(
+        async with self._read.execute(
             f"SELECT dispatch_id, address, role FROM dispatch_recipients "
             f"WHERE dispatch_id IN ({marks}) ORDER BY role DESC, address",
             ids,
@@ -294,6 +358,33 @@ def _event_from_row(row: Sequence[Any]) -> DeliveryEvent:
     return event_from_row(row, datetime.fromisoformat(row[3]))
 
 
+async def _connect(path: str, pragmas: Sequence[str]) -> aiosqlite.Connection:
+    try:
+        db = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the SQLite store at {path}: {exc}") from exc
+    try:
+        for pragma in pragmas:
+            await db.execute(pragma)
+    except sqlite3.Error as exc:
+        await db.close()
+        raise StoreError(f"cannot prepare the SQLite store at {path}: {exc}") from exc
+    return db
+
+
+async def _checkpoint(db: aiosqlite.Connection) -> None:
+    """Copy committed WAL frames into the database file, as far as readers allow.
+
+    A failure loses nothing (the transaction is committed and the WAL holds it), so it is
+    logged, not raised: the webhook just stored must not be answered 503 and sent again for it,
+    and the next transaction's checkpoint copies what this one could not.
+    """
+    try:
+        await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:
+        log.warning("SQLite checkpoint failed; the next write tries again: %s", exc)
+
+
 async def _migrate(db: aiosqlite.Connection) -> None:
     await db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
@@ -318,3 +409,4 @@ async def _migrate(db: aiosqlite.Connection) -> None:
             await db.execute("ROLLBACK")
             raise
         await db.execute("COMMIT")
+        await _checkpoint(db)

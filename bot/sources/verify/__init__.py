@@ -29,7 +29,11 @@ class Stale(Refused):
     """Authentic, maybe, but signed outside the replay window."""
 
 
-def check_fresh(signed_at: float, now: float, window: float, skew: float = 300.0) -> None:
+#: Seconds a signed timestamp may lie in the future: the two clocks may disagree that much.
+CLOCK_SKEW = 300.0
+
+
+def check_fresh(signed_at: float, now: float, window: float, skew: float = CLOCK_SKEW) -> None:
     """Refuse timestamps older than `window` seconds, or more than `skew` in the future.
 
     NaN compares false with everything, so it would pass both tests and never go stale.

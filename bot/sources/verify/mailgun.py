@@ -21,8 +21,14 @@ def verify(
     *,
     now: float,
     window: float,
-) -> None:
-    """`signature` is the webhook body's `signature` object: timestamp, token, signature."""
+) -> float:
+    """`signature` is the webhook body's `signature` object: timestamp, token, signature.
+    Returns when it was signed.
+
+    Mailgun signs the timestamp and token only, never the body: a signature seen once could
+    carry any body until it goes stale, so the caller must also refuse a token that comes again
+    with another body (`TokenLedger`), as Mailgun's documentation asks.
+    """
     if not signing_key:
         raise Refused("MAILGUN_WEBHOOK_SIGNING_KEY is not set; refusing unsigned events")
     timestamp, token, given = (signature.get(k) for k in ("timestamp", "token", "signature"))
@@ -36,3 +42,4 @@ def verify(
     except ValueError:
         raise Refused("signature.timestamp is not a number") from None
     check_fresh(signed_at, now, window)
+    return signed_at

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import httpx
 
@@ -17,6 +20,7 @@ from bot.sources.provider import (
     WebhookContext,
     WebhookHandler,
 )
+from bot.sources.verify import CLOCK_SKEW, Refused, Unavailable
 from bot.sources.verify import mailgun as signature
 
 _REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
@@ -50,14 +54,29 @@ def _webhook(settings: MailgunSettings, context: WebhookContext) -> WebhookHandl
             raise PayloadError("legacy form-encoded webhooks are not supported; use JSON webhooks")
         payload = body_object(body)
         signed = payload.get("signature")
-        signature.verify(
+        signed = signed if isinstance(signed, Mapping) else {}
+        signed_at = signature.verify(
             settings.mailgun_webhook_signing_key,
-            signed if isinstance(signed, Mapping) else {},
+            signed,
             now=context.clock(),
             window=context.replay_window,
         )
-        if not isinstance(payload.get("event-data"), Mapping):
+        data = payload.get("event-data")
+        if not isinstance(data, Mapping):
             raise PayloadError("missing object 'event-data'")
+        # The same token may come again only with the same event (a retry of this delivery).
+        fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        until = datetime.fromtimestamp(signed_at + context.replay_window + CLOCK_SKEW, UTC)
+        try:
+            fresh = await context.tokens.claim_token(
+                "mailgun", str(signed["token"]), fingerprint, until
+            )
+        except Exception as exc:  # the store is down: neither accept nor refuse; Mailgun retries
+            raise Unavailable(
+                f"cannot check the signature token now: {type(exc).__name__}"
+            ) from exc
+        if not fresh:
+            raise Refused("signature token already used with another body")
         return events.normalize(payload)
 
     return receive

@@ -4,7 +4,6 @@ stale."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,16 @@ from bot.config import shipped_knowledge
 from bot.trees import LOCALES, Knowledge, KnowledgeError, render
 from bot.trees.model import AUDIENCES
 from tests.conftest import Whymail
+from tests.test_trees import edit, edited
 
 SHIPPED = shipped_knowledge()
+__all__ = ["edited"]  # the fixture, shared with tests/test_trees.py
 
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path / "cache" / "whymail" / "trees"
-
-
-@pytest.fixture
-def edited(tmp_path: Path) -> Path:
-    shutil.copytree(SHIPPED, tmp_path / "knowledge")
-    return tmp_path / "knowledge"
-
-
-def edit(folder: Path, old: str, new: str, file: str = "delivery.yml") -> None:
-    path = folder / "trees" / file
-    text = path.read_text("utf-8")
-    assert old in text, f"fixture text moved: {old!r}"
-    path.write_text(text.replace(old, new, 1), "utf-8")
 
 
 def answers(knowledge: Knowledge) -> list[tuple[str, str, str, str, tuple[str, ...]]]:

@@ -4,6 +4,7 @@ Run from the repository root:
 
     python bench/slack.py                  # 50 concurrent commands, 3 measured rounds
     python bench/slack.py -n 200 --rounds 5
+    python bench/slack.py -n 40 --pastes 20    # 20 of the 40 paste a 40,000-character bounce
 
 What runs where: `whymail serve --http` in its own process (the app as deployed: uvicorn,
 Bolt, SQLite store with the e2e delivery data, a private copy of the knowledge so edits in the
@@ -137,14 +138,28 @@ def slash_command(host: str, port: int, fake: FakeSlack, rid: str, text: str) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+# A pasted bounce as big as a Slack message gets: 40,000 characters, a failed address a line.
+PASTE = (
+    "Delivery has failed to these recipients:\n"
+    + "".join(f"<user{i}@firma.no>: 550 5.1.1 User unknown\n" for i in range(1000))[:40_000]
+)
+
+
 async def one_round(
-    connections: list[Connection], host: str, port: int, fake: FakeSlack, tag: str
+    connections: list[Connection],
+    host: str,
+    port: int,
+    fake: FakeSlack,
+    tag: str,
+    pastes: int = 0,
 ) -> tuple[list[float], list[float], int]:
+    """The first `pastes` commands carry PASTE; the acks reported are the other commands'."""
     n = len(connections)
+    texts = [PASTE if i < pastes else ADDRESSES[i % len(ADDRESSES)] for i in range(n)]
     requests = {
-        f"{tag}-{i}": slash_command(host, port, fake, f"{tag}-{i}", ADDRESSES[i % len(ADDRESSES)])
-        for i in range(n)
+        f"{tag}-{i}": slash_command(host, port, fake, f"{tag}-{i}", texts[i]) for i in range(n)
     }
+    pasted = {f"{tag}-{i}" for i in range(pastes)}
     sent: dict[str, float] = {}
     acks: list[float] = []
 
@@ -152,7 +167,8 @@ async def one_round(
         started = time.monotonic()
         sent[rid] = started
         status = await connection.send(requests[rid])
-        acks.append(time.monotonic() - started)
+        if rid not in pasted:
+            acks.append(time.monotonic() - started)
         if status != 200:
             print(f"  command {rid}: HTTP {status}", file=sys.stderr)
 
@@ -247,7 +263,7 @@ async def main(args: argparse.Namespace) -> None:
                 for r in range(args.rounds):
                     await asyncio.sleep(0.5)
                     acks, answers, got = await one_round(
-                        connections, "127.0.0.1", port, fake, f"r{r}"
+                        connections, "127.0.0.1", port, fake, f"r{r}", args.pastes
                     )
                     all_acks += acks
                     all_answers += answers
@@ -310,6 +326,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=50, help="concurrent commands per round")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
+    parser.add_argument(
+        "--pastes",
+        type=int,
+        default=0,
+        help="of each round's commands, this many paste a 40,000-character bounce; acks are "
+        "then the other commands' (how much pastes delay everyone else)",
+    )
     parser.add_argument("--dns-child", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.dns_child:

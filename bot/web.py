@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import jsonapi
+from bot.asgi import capped_body
 from bot.conversation import Conversation
 from bot.metrics import RequestMetrics, render_metrics
 from bot.sources.webhooks import WebhookReceiver
@@ -89,13 +90,11 @@ def _webhook_route(parts: Parts) -> Endpoint:
         if receiver is None:
             return JSONResponse({"error": "webhooks are not served by this process"}, 503)
         limit = receiver.max_body_bytes
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return JSONResponse({"error": f"body larger than {limit} bytes"}, 413)
+        body = await capped_body(request, limit)
+        if body is None:
+            return JSONResponse({"error": f"body larger than {limit} bytes"}, 413)
         result = await receiver.receive(
-            request.path_params["provider"], dict(request.headers), bytes(body)
+            request.path_params["provider"], dict(request.headers), body
         )
         return Response(result.body, result.status, headers=result.headers)
 
@@ -108,12 +107,10 @@ def _ask_route(parts: Parts) -> Endpoint:
             jsonapi.authorize(request.headers.get("authorization"), parts.api_token)
             if parts.ask is None:
                 raise jsonapi.ApiError(503, "the ask API is not served by this process")
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > jsonapi.MAX_BODY_BYTES:
-                    raise jsonapi.ApiError(413, f"body larger than {jsonapi.MAX_BODY_BYTES} bytes")
-            answers = await jsonapi.ask(parts.ask, jsonapi.read_request(bytes(body)))
+            body = await capped_body(request, jsonapi.MAX_BODY_BYTES)
+            if body is None:
+                raise jsonapi.ApiError(413, f"body larger than {jsonapi.MAX_BODY_BYTES} bytes")
+            answers = await jsonapi.ask(parts.ask, jsonapi.read_request(body))
         except jsonapi.ApiError as exc:
             return JSONResponse({"error": exc.message}, exc.status)
         return JSONResponse(answers)

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot.checks", "bot.bounces", "bot.trees", "bot.sources", "bot.timeline"),
     ("bot.query", "bot.diagnose"),
     ("bot.conversation", "bot.demo"),
-    ("bot.slack", "bot.render", "bot.jsonapi", "bot.web", "bot.cli_bounce"),
+    ("bot.slack", "bot.render", "bot.jsonapi", "bot.web", "bot.asgi", "bot.cli_bounce"),
     ("bot.config",),
     ("bot.app",),
     ("bot.cli", "bot.__main__"),

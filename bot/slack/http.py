@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from bot.asgi import capped_body
 from bot.slack.app import WhymailSlack
 
 #: Slack's requests are a few KiB (a modal's submission a few tens); nothing it sends comes near.
@@ -32,7 +33,7 @@ def slack_endpoint(bot: WhymailSlack) -> Callable[[Request], Awaitable[Response]
     async def slack_events(request: Request) -> Response:
         acknowledged = bot.inflight.acking()
         try:
-            body = await _capped(request, MAX_BODY_BYTES)
+            body = await capped_body(request, MAX_BODY_BYTES)
             if body is None:
                 return PlainTextResponse(f"body larger than {MAX_BODY_BYTES} bytes", 413)
             if verifier is not None and not _signed(verifier, body, request):
@@ -55,16 +56,6 @@ def _signed(verifier: SignatureVerifier, body: bytes, request: Request) -> bool:
         return verifier.is_valid(body, timestamp, signature)
     except ValueError:  # a timestamp that is not a number
         return False
-
-
-async def _capped(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it grows past `limit` (the rest is never read)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 async def run_socket_mode(bot: WhymailSlack, app_token: str, stop: asyncio.Event) -> None:

@@ -93,6 +93,17 @@ class ParseNote:
     read: int = 0
     total: int | None = None
 
+    def amounts(self) -> dict[str, str]:
+        """`read` and `total` as text, for a sentence in any language: sizes in KiB or MiB,
+        counts with thousands separators, "?" for a total not known."""
+
+        def text(n: int | None) -> str:
+            if n is None:
+                return "?"
+            return _size(n) if self.cut in (Cut.SIZE, Cut.HEADERS) else f"{n:,}"
+
+        return {"read": text(self.read), "total": text(self.total)}
+
     def __str__(self) -> str:
         match self.cut:
             case Cut.SIZE if self.total is not None:

@@ -57,24 +57,13 @@ async def read(message: bytes | str, parsing: asyncio.Semaphore) -> BounceReport
 
 def note_lines(notes: Sequence[ParseNote], locale: str) -> list[str]:
     """What was not read of a bounce, in the asker's words: its answer may be partial."""
-    return [word(locale, f"bounce_cut_{n.cut}", **_amounts(n)) for n in notes]
+    return [word(locale, f"bounce_cut_{n.cut}", **n.amounts()) for n in notes]
 
 
 def listed(rows: Sequence[BouncedRecipient], notes: Sequence[ParseNote]) -> int:
     """How many failed recipients the bounce named, counting those the parser did not list."""
     found = [n.total for n in notes if n.cut is Cut.RECIPIENTS and n.total is not None]
     return max([len(rows), *found])
-
-
-def _amounts(note: ParseNote) -> dict[str, str]:
-    def amount(n: int | None) -> str:
-        if n is None:
-            return "?"
-        if note.cut not in (Cut.SIZE, Cut.HEADERS):
-            return f"{n:,}"
-        return f"{n / 1024:,.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MiB"
-
-    return {"read": amount(note.read), "total": amount(note.total)}
 
 
 def as_events(rows: Sequence[BouncedRecipient], now: datetime | None = None) -> list[DeliveryEvent]:

@@ -444,3 +444,18 @@ async def test_a_store_made_at_migration_1_keeps_and_finds_its_rows(pg_url: str)
         assert await store.add_events([old]) == 1
     finally:
         await store.close()
+
+
+async def test_a_signature_token_is_claimed_once_per_body_until_it_expires(store: Store) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert await store.claim_token("mailgun", "t1", "body-a", later)
+    assert await store.claim_token("mailgun", "t1", "body-a", later)  # the same delivery again
+    assert not await store.claim_token("mailgun", "t1", "body-b", later)
+    assert await store.claim_token("sendgrid", "t1", "body-b", later)  # scopes are apart
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    assert await store.claim_token("mailgun", "t2", "body-a", past)
+    # an expired claim is no claim: the token may be used afresh, and then holds again
+    assert await store.claim_token("mailgun", "t2", "body-b", later)
+    assert not await store.claim_token("mailgun", "t2", "body-a", later)
+    await store.prune(older_than=timedelta(days=1))
+    assert not await store.claim_token("mailgun", "t1", "body-b", later)  # prune keeps live ones

@@ -357,6 +357,8 @@ class PostgresStore:
         async with self._pool.acquire() as conn:
             # One statement, so two instances claiming one token at once cannot both win: the
             # row is written only when new or expired, else the kept fingerprint is returned.
+            # An expired row being replaced is still in the statement's snapshot, so the
+            # claim's own row is ranked first.
             kept = await conn.fetchval(
                 """
                 WITH claim AS (
@@ -367,9 +369,12 @@ class PostgresStore:
                     WHERE webhook_tokens.expires_at < now()
                     RETURNING fingerprint
                 )
-                SELECT fingerprint FROM claim
-                UNION ALL
-                SELECT fingerprint FROM webhook_tokens WHERE scope = $1 AND token = $2
+                SELECT fingerprint FROM (
+                    SELECT fingerprint, 0 AS rank FROM claim
+                    UNION ALL
+                    SELECT fingerprint, 1 FROM webhook_tokens WHERE scope = $1 AND token = $2
+                ) AS found
+                ORDER BY rank
                 LIMIT 1
                 """,
                 scope,

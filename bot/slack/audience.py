@@ -18,6 +18,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.conversation.asker import AGENT, CUSTOMER, Asker
 from bot.slack.settings import SlackSettings
@@ -163,28 +164,30 @@ def _external_channel(channel: Mapping[str, Any] | None) -> bool:
 
 
 async def _user(client: AsyncWebClient, user: str) -> dict[str, Any] | None:
-    try:
-        response = await client.users_info(user=user, include_locale=True)
-    except SlackApiError as exc:
-        log.warning("users.info %s failed: %s", user, exc.response.get("error"))
-        return None
-    except Exception as exc:  # a network failure is a failure to tell: fail closed
-        log.warning("users.info %s failed: %r", user, exc)
-        return None
-    found = response.get("user")
-    return found if isinstance(found, dict) else None
+    return await _info(
+        "users.info", user, "user", client.users_info(user=user, include_locale=True)
+    )
 
 
 async def _channel(client: AsyncWebClient, channel: str) -> dict[str, Any] | None:
+    return await _info(
+        "conversations.info", channel, "channel", client.conversations_info(channel=channel)
+    )
+
+
+async def _info(
+    method: str, name: str, key: str, call: Awaitable[AsyncSlackResponse]
+) -> dict[str, Any] | None:
+    """`call`'s `key` object, or None when Slack cannot tell: callers then fail closed."""
     try:
-        response = await client.conversations_info(channel=channel)
+        response = await call
     except SlackApiError as exc:
-        log.warning("conversations.info %s failed: %s", channel, exc.response.get("error"))
+        log.warning("%s %s failed: %s", method, name, exc.response.get("error"))
         return None
     except Exception as exc:  # a network failure is a failure to tell: fail closed
-        log.warning("conversations.info %s failed: %r", channel, exc)
+        log.warning("%s %s failed: %r", method, name, exc)
         return None
-    found = response.get("channel")
+    found = response.get(key)
     return found if isinstance(found, dict) else None
 
 

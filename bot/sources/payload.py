@@ -6,8 +6,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
+from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType, parse_timestamp
 
 #: Remote servers' text is untrusted and sometimes huge; nothing useful is past this.
@@ -17,6 +18,10 @@ _SMTP_REPLY = re.compile(
     r"^\s*(?:smtp\s*;\s*)?(?P<code>[245]\d\d)?[\s-]*(?P<status>[245]\.\d{1,3}\.\d{1,3})?",
     re.IGNORECASE,
 )
+
+#: Events whose text is no SMTP reply to read codes from: a delivery's "250 OK" says nothing
+#: about a failure, and open or click summaries are no replies at all.
+_NO_REPLY = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
 
 
 class Meaning(NamedTuple):
@@ -36,21 +41,33 @@ class Meaning(NamedTuple):
         tags: Mapping[str, Any],
         raw: Mapping[str, Any],
         message_id: str | None = None,
+        diagnostic: str | None = None,
         smtp_code: int | None = None,
         enhanced_status: str | None = None,
-        diagnostic: str | None = None,
         mx_host: str | None = None,
         suppressed: bool | None = None,
         dedupe_key: str = "",
     ) -> DeliveryEvent:
-        """The event this meaning makes of one payload. `tags` is what the sending product
-        attached to the message (its `dispatch_id` and `tenant` are read from it); `suppressed`
-        overrides the table's where the payload itself says."""
+        """The event this meaning makes of one payload, read the same way for every provider.
+
+        `recipient` is stored in the one form lookups compare. `tags` is what the sending
+        product attached to the message (its `dispatch_id` and `tenant` are read from it).
+        `diagnostic` is the remote server's reply as the provider quotes it: cut to size, and
+        its reply code and enhanced status read from its start unless the payload states them
+        apart (`smtp_code`, `enhanced_status` win). `suppressed` overrides the table's where
+        the payload itself says."""
+        diagnostic = bounded(diagnostic)
+        if self.event_type in _NO_REPLY:
+            smtp_code, enhanced_status = None, None
+        else:
+            code, status = smtp_parts(diagnostic)
+            smtp_code = code if smtp_code is None else smtp_code
+            enhanced_status = enhanced_status or status
         return DeliveryEvent(
             provider=provider,
             event_type=self.event_type,
             timestamp=when,
-            recipient=recipient,
+            recipient=normalise_address(recipient),
             message_id=message_id,
             dispatch_id=metadata_text(tags, "dispatch_id"),
             tenant=metadata_text(tags, "tenant"),
@@ -84,7 +101,15 @@ def field(payload: Mapping[str, Any], *names: str, required: bool = True) -> Any
 _SCALARS = (str, int, float)
 
 
+@overload
+def text(payload: Mapping[str, Any], *names: str, required: Literal[True] = True) -> str: ...
+@overload
+def text(payload: Mapping[str, Any], *names: str, required: bool) -> str | None: ...
+
+
 def text(payload: Mapping[str, Any], *names: str, required: bool = True) -> str | None:
+    """The first of `names` as text. A required field is typed `str`, so callers need no check:
+    it is there, or PayloadError said which one was missing."""
     value = field(payload, *names, required=required)
     if value is None:
         return None

@@ -37,7 +37,7 @@ def _client(settings: BrevoSettings, http: httpx.AsyncClient) -> BrevoClient | N
 
 
 ESP = Provider(
-    name="brevo",
+    name=events.PROVIDER,
     display="Brevo",
     settings=BrevoSettings,
     normalize=events.normalize,

@@ -14,12 +14,12 @@ import httpx
 
 from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, parse_timestamp
-from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
+from bot.sources.api.answers import list_of, reactivated, read_events, timeline
+from bot.sources.api.base import ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.brevo.events import PROVIDER
 from bot.sources.esps.brevo.events import normalize as normalize_event
-from bot.sources.payload import PayloadError
 
-PROVIDER = "brevo"
 EVENTS_PAGE = 100
 EVENTS_PAGES = 2
 BLOCKED_PAGE = 100
@@ -51,15 +51,12 @@ class BrevoClient:
                 limiter=self._events_limiter,
                 accept=frozenset({200, 204}),
             )
-            items = _list(response.json() if response.content else {}, "events", empty_ok=True)
-            for item in items:
-                try:
-                    events += normalize_event(item)
-                except PayloadError as exc:
-                    raise EspApiError(PROVIDER, f"unreadable event: {exc}") from None
+            data = response.json() if response.content else {}
+            items = list_of(PROVIDER, data, "events", empty_ok=True)
+            events += read_events(PROVIDER, normalize_event, items)
             if len(items) < EVENTS_PAGE:
                 break
-        return sorted({e.dedupe_key: e for e in events}.values(), key=lambda e: e.timestamp)
+        return timeline(events)
 
     async def suppression(self, address: str) -> Suppression | None:
         address = normalise_address(address)
@@ -87,9 +84,8 @@ class BrevoClient:
         response = await self._http.request(
             "DELETE", f"/v3/smtp/blockedContacts/{quote(address, safe='@')}"
         )
-        if response.status_code == 404:
-            return ReactivationResult(PROVIDER, address, True, (), "not blocked at Brevo")
-        return ReactivationResult(PROVIDER, address, True, ("blocked contacts",), "reactivated")
+        removed = () if response.status_code == 404 else ("blocked contacts",)
+        return reactivated(PROVIDER, address, removed, "not blocked at Brevo")
 
     async def _blocked(self, address: str) -> dict[str, Any] | None:
         for page in range(BLOCKED_PAGES):
@@ -99,19 +95,10 @@ class BrevoClient:
                 params={"limit": BLOCKED_PAGE, "offset": page * BLOCKED_PAGE, "sort": "desc"},
                 accept=frozenset({200}),
             )
-            contacts = _list(response.json(), "contacts", empty_ok=True)
+            contacts = list_of(PROVIDER, response.json(), "contacts", empty_ok=True)
             for contact in contacts:
                 if normalise_address(str(contact.get("email") or "")) == address:
                     return contact
             if len(contacts) < BLOCKED_PAGE:
                 return None
         return None
-
-
-def _list(data: Any, key: str, *, empty_ok: bool = False) -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if items is None and empty_ok and isinstance(data, dict):
-        return []
-    if not isinstance(items, list):
-        raise EspApiError(PROVIDER, f"unexpected answer: no {key!r} list")
-    return [i for i in items if isinstance(i, dict)]

@@ -20,11 +20,9 @@ from bot.sources.payload import (
     Envelope,
     Meaning,
     PayloadError,
-    bounded,
     first_text,
     json_object,
     normalize_each,
-    smtp_parts,
     text,
     timestamp,
 )
@@ -70,26 +68,17 @@ API_EVENTS: dict[str, str] = {
     "loadedByProxy": "proxy_open",
 }
 
-_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
 _ERROR_PREFIX = re.compile(r"^\s*[A-Za-z]+Error:\s*")
 
 
 def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     name = text(payload, "event")
-    assert name is not None
     name = API_EVENTS.get(name, name) if name not in _EVENTS else name
     meaning = _EVENTS.get(name, Meaning(EventType.UNKNOWN))
-    recipient = text(payload, "email")
-    assert recipient is not None
+    address = normalise_address(text(payload, "email"))
     when = _when(payload)
     reason = text(payload, "reason", required=False)
-    diagnostic = bounded(_ERROR_PREFIX.sub("", reason).strip() if reason else None)
-    smtp_code, enhanced = smtp_parts(diagnostic)
-    if meaning.event_type in _NO_REPLY_CODES:
-        smtp_code, enhanced = None, None
     message_id = text(payload, "message-id", "messageId", required=False)
-    custom = json_object(payload.get("X-Mailin-custom"))
-    address = normalise_address(recipient)
     stable = "\x1f".join(
         (message_id or "", name, address, str(payload.get("ts_epoch") or when.isoformat()))
     )
@@ -98,12 +87,10 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
             PROVIDER,
             when,
             address,
-            tags=custom,
+            tags=json_object(payload.get("X-Mailin-custom")),
             raw=payload,
             message_id=message_id,
-            smtp_code=smtp_code,
-            enhanced_status=enhanced,
-            diagnostic=diagnostic,
+            diagnostic=_ERROR_PREFIX.sub("", reason).strip() if reason else None,
             dedupe_key=f"{PROVIDER}:h:{hashlib.sha256(stable.encode()).hexdigest()[:40]}",
         )
     ]

@@ -69,7 +69,7 @@ def _webhook(settings: MailgunSettings, context: WebhookContext) -> WebhookHandl
         until = datetime.fromtimestamp(signed_at + context.replay_window + CLOCK_SKEW, UTC)
         try:
             fresh = await context.tokens.claim_token(
-                "mailgun", str(signed["token"]), fingerprint, until
+                events.PROVIDER, str(signed["token"]), fingerprint, until
             )
         except Exception as exc:  # the store is down: neither accept nor refuse; Mailgun retries
             raise Unavailable(
@@ -89,7 +89,7 @@ def _client(settings: MailgunSettings, http: httpx.AsyncClient) -> MailgunClient
 
 
 ESP = Provider(
-    name="mailgun",
+    name=events.PROVIDER,
     display="Mailgun",
     settings=MailgunSettings,
     checked=_checked,

@@ -12,12 +12,12 @@ import httpx
 
 from bot.addresses import normalise_address
 from bot.model import DeliveryEvent
+from bot.sources.api.answers import list_of, reactivated, read_events, timeline
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.mailgun.events import PROVIDER
 from bot.sources.esps.mailgun.events import normalize as normalize_event
-from bot.sources.payload import PayloadError
 
-PROVIDER = "mailgun"
 LOOKBACK_DAYS = 30
 PAGE = 100  # the Logs API's maximum
 EVENTS_PAGE = 300  # the Events API's maximum
@@ -40,13 +40,10 @@ class MailgunClient:
         items = await self._logs(address)
         if items is None:
             items = await self._events(address)
-        events: list[DeliveryEvent] = []
-        for item in items:
-            try:
-                events += normalize_event(item)
-            except PayloadError as exc:
-                raise EspApiError(PROVIDER, f"unreadable event {item.get('id')}: {exc}") from None
-        return sorted({e.dedupe_key: e for e in events}.values(), key=lambda e: e.timestamp)
+        events = read_events(
+            PROVIDER, normalize_event, items, label=lambda item: f"event {item.get('id')}"
+        )
+        return timeline(events)
 
     async def _logs(self, address: str) -> list[dict[str, Any]] | None:
         """None when this account has no Logs API (then the Events API answers)."""
@@ -77,7 +74,7 @@ class MailgunClient:
             if response.status_code in (403, 404):
                 return None
             data = response.json()
-            page = _items(data)
+            page = list_of(PROVIDER, data, "items")
             items += page
             token = (data.get("pagination") or {}).get("next")
             if len(page) < PAGE or not token:
@@ -97,7 +94,7 @@ class MailgunClient:
         for _ in range(MAX_PAGES):
             response = await self._http.request("GET", url, params=params, accept=frozenset({200}))
             data = response.json()
-            page = _items(data)
+            page = list_of(PROVIDER, data, "items")
             items += page
             following = (data.get("paging") or {}).get("next")
             if not page or not isinstance(following, str):
@@ -127,8 +124,7 @@ class MailgunClient:
         found = await self._listed(address)
         for name in found:
             await self._http.request("DELETE", self._path(name, address), accept=frozenset({200}))
-        message = "reactivated" if found else "not suppressed at Mailgun"
-        return ReactivationResult(PROVIDER, address, True, tuple(found), message)
+        return reactivated(PROVIDER, address, found, "not suppressed at Mailgun")
 
     async def _listed(self, address: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -141,10 +137,3 @@ class MailgunClient:
 
     def _path(self, name: str, address: str) -> str:
         return f"/v3/{quote(self._domain)}/{name}/{quote(address, safe='')}"
-
-
-def _items(data: Any) -> list[dict[str, Any]]:
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise EspApiError(PROVIDER, "unexpected answer: no 'items' list")
-    return [i for i in items if isinstance(i, dict)]

@@ -11,17 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType
 from bot.sources.payload import (
     Envelope,
     Meaning,
     PayloadError,
-    bounded,
     first_text,
     json_object,
     mapping,
-    smtp_parts,
     text,
     timestamp,
 )
@@ -63,13 +60,10 @@ _SUPPRESSION_CODES: dict[int, str] = {
     607: "suppress-complaint",
 }
 
-_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
-
 
 def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     data = mapping(payload, "event-data") if "event-data" in payload else payload
     name = text(data, "event")
-    assert name is not None
     status = mapping(data, "delivery-status")
     code = status.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
@@ -81,30 +75,23 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
         raise PayloadError("missing field 'recipient' (and no message.headers.to)")
     when = timestamp(data, "timestamp", "@timestamp")
     reject = mapping(data, "reject")
-    diagnostic = bounded(
-        text(status, "message", "description", required=False)
-        or text(reject, "reason", "description", required=False)
+    diagnostic = text(status, "message", "description", required=False) or text(
+        reject, "reason", "description", required=False
     )
-    smtp_code, enhanced = smtp_parts(diagnostic)
-    if code is not None and 200 <= code < 600:
-        smtp_code = code
-    enhanced = text(status, "enhanced-code", required=False) or enhanced
-    if meaning.event_type in _NO_REPLY_CODES:
-        smtp_code, enhanced = None, None
+    enhanced = text(status, "enhanced-code", required=False)
     message_id = text(headers, "message-id", required=False)
-    variables = json_object(data.get("user-variables"))  # a JSON string in the Logs API
     event_id = text(data, "id", required=False)
     return [
         meaning.event(
             PROVIDER,
             when,
-            normalise_address(recipient),
-            tags=variables,
+            recipient,
+            tags=json_object(data.get("user-variables")),  # a JSON string in the Logs API
             raw=payload,
             message_id=message_id.strip("<>") if message_id else None,
-            smtp_code=smtp_code,
-            enhanced_status=enhanced,
             diagnostic=diagnostic,
+            smtp_code=code if code is not None and 200 <= code < 600 else None,
+            enhanced_status=enhanced,
             mx_host=text(status, "mx-host", required=False),
             # event-data.id is unique only within a day: its timestamp makes it unique.
             dedupe_key=f"{PROVIDER}:{event_id}:{when.timestamp():.6f}" if event_id else "",

@@ -50,7 +50,7 @@ def _can_reactivate(event: DeliveryEvent) -> bool:
 
 
 ESP = Provider(
-    name="postmark",
+    name=events.PROVIDER,
     display="Postmark",
     settings=PostmarkSettings,
     normalize=events.normalize,

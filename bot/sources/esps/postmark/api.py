@@ -16,35 +16,36 @@ import httpx
 
 from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType, parse_timestamp
-from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
+from bot.sources.api.answers import list_of, reactivated, read_events, timeline
+from bot.sources.api.base import ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.postmark.events import PROVIDER
 from bot.sources.esps.postmark.events import normalize as normalize_event
-from bot.sources.payload import PayloadError, bounded, metadata_text, smtp_parts
+from bot.sources.payload import Meaning
 
-PROVIDER = "postmark"
 PAGE = 50  # count per page (Postmark allows 500, and count + offset <= 10,000)
 MAX_PAGES = 4
 MAX_DETAILS = 10  # newest messages whose timelines are fetched
 STREAM = "outbound"
 
-# MessageEvents[].Type → event type (the official SDK's enum).
-_TIMELINE: dict[str, EventType] = {
-    "Delivered": EventType.DELIVERED,
-    "Transient": EventType.DEFERRED,
-    "Opened": EventType.OPENED,
-    "Bounced": EventType.BOUNCED,
-    "SubscriptionChanged": EventType.UNSUBSCRIBED,
-    "LinkClicked": EventType.CLICKED,
+# MessageEvents[].Type → meaning (the official SDK's enum).
+_TIMELINE: dict[str, Meaning] = {
+    "Delivered": Meaning(EventType.DELIVERED),
+    "Transient": Meaning(EventType.DEFERRED, hard=False),
+    "Opened": Meaning(EventType.OPENED),
+    "Bounced": Meaning(EventType.BOUNCED),
+    "SubscriptionChanged": Meaning(EventType.UNSUBSCRIBED),
+    "LinkClicked": Meaning(EventType.CLICKED),
 }
 
 # Message search `Status` → what it says before any timeline event.
-_STATUS: dict[str, EventType] = {
-    "Sent": EventType.SENT,
-    "Processed": EventType.SENT,
-    "Queued": EventType.QUEUED,
-    "Scheduled": EventType.QUEUED,
-    "Blocked": EventType.REJECTED,
-    "Failed": EventType.FAILED,
+_STATUS: dict[str, Meaning] = {
+    "Sent": Meaning(EventType.SENT),
+    "Processed": Meaning(EventType.SENT),
+    "Queued": Meaning(EventType.QUEUED),
+    "Scheduled": Meaning(EventType.QUEUED),
+    "Blocked": Meaning(EventType.REJECTED),
+    "Failed": Meaning(EventType.FAILED),
 }
 
 
@@ -69,15 +70,21 @@ class PostmarkClient:
             asyncio.gather(*(self._timeline(m, address) for m in messages[:MAX_DETAILS])),
             self._bounces(address),
         )
-        events = [event for timeline in timelines for event in timeline]
-        events += [_bounce_event(b) for b in bounces]
-        return _unique(events)
+        events = [event for found in timelines for event in found]
+        events += read_events(
+            PROVIDER,
+            normalize_event,
+            ({"RecordType": "Bounce", **b} for b in bounces),
+            label=lambda bounce: f"bounce {bounce.get('ID')}",
+        )
+        # The bounce list's record of a bounce beats the timeline's summary of it.
+        return timeline(events, replaces=lambda e: e.raw.get("RecordType") == "Bounce")
 
     async def suppression(self, address: str) -> Suppression | None:
         address = normalise_address(address)
         inactive = [b for b in await self._bounces(address) if b.get("Inactive")]
-        listed = await self._suppressions(address)
-        if not inactive and not listed:
+        suppressions = await self._suppressions(address)
+        if not inactive and not suppressions:
             return None
         lists: list[str] = []
         reason = None
@@ -89,7 +96,7 @@ class PostmarkClient:
             reason = str(newest.get("Type") or "")
             can = bool(newest.get("CanActivate"))
             since = _when(newest.get("BouncedAt"))
-        for item in listed:
+        for item in suppressions:
             lists.append(f"{STREAM} suppressions")
             reason = reason or str(item.get("SuppressionReason") or "")
             if item.get("SuppressionReason") == "SpamComplaint":
@@ -121,42 +128,33 @@ class PostmarkClient:
                 json={"Suppressions": [{"EmailAddress": address}]},
                 accept=frozenset({200}),
             )
-            results = _list(response.json(), "Suppressions")
+            results = list_of(PROVIDER, response.json(), "Suppressions")
             if any(r.get("Status") == "Deleted" for r in results):
                 removed.append(f"{STREAM} suppressions")
             else:
                 refused.append(f"the {STREAM} suppression was not deleted: {results!r}"[:200])
         if refused:
             message = "; ".join(refused) + " reactivated (Postmark: contact its support)"
-        elif removed:
-            message = "reactivated"
-        else:
-            message = "not suppressed at Postmark"
-        return ReactivationResult(PROVIDER, address, not refused, tuple(removed), message)
+            return ReactivationResult(PROVIDER, address, False, tuple(removed), message)
+        return reactivated(PROVIDER, address, removed, "not suppressed at Postmark")
 
     async def _timeline(self, message: Mapping[str, Any], address: str) -> list[DeliveryEvent]:
         message_id = str(message.get("MessageID") or "")
-        metadata = message.get("Metadata") if isinstance(message.get("Metadata"), dict) else {}
-        assert isinstance(metadata, dict)
-        dispatch_id, tenant = (
-            metadata_text(metadata, "dispatch_id"),
-            metadata_text(metadata, "tenant"),
-        )
+        metadata = message.get("Metadata")
+        tags: Mapping[str, Any] = metadata if isinstance(metadata, dict) else {}
         events: list[DeliveryEvent] = []
         status = _STATUS.get(str(message.get("Status")))
         received = _when(message.get("ReceivedAt"))
         if status is not None and received is not None:
             events.append(
-                DeliveryEvent(
-                    provider=PROVIDER,
-                    event_type=status,
-                    timestamp=received,
-                    recipient=address,
-                    dedupe_key=f"{PROVIDER}:api:{message_id}:{status.value}",
+                status.event(
+                    PROVIDER,
+                    received,
+                    address,
+                    tags=tags,
                     raw={"search": dict(message)},
                     message_id=message_id,
-                    dispatch_id=dispatch_id,
-                    tenant=tenant,
+                    dedupe_key=f"{PROVIDER}:api:{message_id}:{status.event_type.value}",
                 )
             )
         response = await self._http.request(
@@ -166,38 +164,29 @@ class PostmarkClient:
         )
         if response.status_code != 200:
             return events
-        for item in _list(response.json(), "MessageEvents"):
-            kind = _TIMELINE.get(str(item.get("Type")))
+        for item in list_of(PROVIDER, response.json(), "MessageEvents"):
+            meaning = _TIMELINE.get(str(item.get("Type")))
             when = _when(item.get("ReceivedAt"))
             recipient = str(item.get("Recipient") or "")
-            if kind is None or when is None or normalise_address(recipient) != address:
+            if meaning is None or when is None or normalise_address(recipient) != address:
                 continue
             details = item.get("Details") if isinstance(item.get("Details"), dict) else {}
             assert isinstance(details, dict)
             text = details.get("DeliveryMessage") or details.get("Summary")
-            diagnostic = bounded(str(text).removeprefix("smtp;") if text else None)
-            code, enhanced = smtp_parts(diagnostic)
-            if kind is EventType.DELIVERED:
-                code, enhanced = None, None
             bounce_id = details.get("BounceID")
             events.append(
-                DeliveryEvent(
-                    provider=PROVIDER,
-                    event_type=kind,
-                    timestamp=when,
-                    recipient=address,
-                    smtp_code=code,
-                    enhanced_status=enhanced,
-                    diagnostic=diagnostic,
+                meaning.event(
+                    PROVIDER,
+                    when,
+                    address,
+                    tags=tags,
+                    raw={"event": dict(item)},
+                    message_id=message_id,
+                    diagnostic=str(text).removeprefix("smtp;") if text else None,
                     mx_host=_server(details.get("DestinationServer")),
-                    hard=False if kind is EventType.DEFERRED else None,
                     dedupe_key=f"{PROVIDER}:Bounce:{bounce_id}"
                     if bounce_id
                     else f"{PROVIDER}:api:{message_id}:{item.get('Type')}:{when.isoformat()}",
-                    raw={"event": dict(item)},
-                    message_id=message_id,
-                    dispatch_id=dispatch_id,
-                    tenant=tenant,
                 )
             )
         return events
@@ -217,7 +206,7 @@ class PostmarkClient:
             return []
         return [
             s
-            for s in _list(response.json(), "Suppressions")
+            for s in list_of(PROVIDER, response.json(), "Suppressions")
             if normalise_address(str(s.get("EmailAddress") or "")) == address
         ]
 
@@ -233,37 +222,12 @@ class PostmarkClient:
             if response.status_code == 404:
                 break
             data = response.json()
-            batch = _list(data, key)
+            batch = list_of(PROVIDER, data, key)
             items += batch
             total = data.get("TotalCount") if isinstance(data, dict) else None
             if len(batch) < PAGE or (isinstance(total, int) and offset + PAGE >= total):
                 break
         return items
-
-
-def _bounce_event(bounce: Mapping[str, Any]) -> DeliveryEvent:
-    """A bounce from the API is the same record the Bounce webhook posts."""
-    try:
-        (event,) = normalize_event({"RecordType": "Bounce", **bounce})
-    except (PayloadError, ValueError) as exc:
-        raise EspApiError(PROVIDER, f"unreadable bounce {bounce.get('ID')}: {exc}") from None
-    return event
-
-
-def _unique(events: list[DeliveryEvent]) -> list[DeliveryEvent]:
-    """One event per key (the bounce list's record beats the timeline's summary of it)."""
-    chosen: dict[str, DeliveryEvent] = {}
-    for event in events:
-        if event.dedupe_key not in chosen or event.raw.get("RecordType") == "Bounce":
-            chosen[event.dedupe_key] = event
-    return sorted(chosen.values(), key=lambda e: e.timestamp)
-
-
-def _list(data: Any, key: str) -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise EspApiError(PROVIDER, f"unexpected answer: no {key!r} list")
-    return [i for i in items if isinstance(i, dict)]
 
 
 def _when(value: Any) -> datetime | None:

@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType
 from bot.sources.payload import (
     Envelope,
     Meaning,
     PayloadError,
-    bounded,
     first_text,
     mapping,
-    smtp_parts,
     text,
     timestamp,
 )
@@ -81,26 +78,19 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     assert meaning is not None
 
     details = text(payload, "Details", required=False)
-    diagnostic = bounded(details.removeprefix("smtp;") if details else None)
-    smtp_code, status = smtp_parts(diagnostic)
-    if meaning.event_type in (EventType.DELIVERED, EventType.OPENED, EventType.CLICKED):
-        smtp_code, status = None, None
     metadata = mapping(payload, "Metadata")
     event_id = payload.get("ID")
     recipient = text(payload, recipient_field, "Email", "Recipient")
-    assert recipient is not None
     when = timestamp(payload, time_field, "ReceivedAt", "BouncedAt", "DeliveredAt", "ChangedAt")
     return [
         meaning.event(
             PROVIDER,
             when,
-            normalise_address(recipient),
+            recipient,
             tags=metadata,
             raw=payload,
             message_id=text(payload, "MessageID", required=False),
-            smtp_code=smtp_code,
-            enhanced_status=status,
-            diagnostic=diagnostic,
+            diagnostic=details.removeprefix("smtp;") if details else None,
             suppressed=meaning.suppressed
             or (bool(payload.get("Inactive")) and meaning.event_type is EventType.REJECTED),
             dedupe_key=f"{PROVIDER}:{record_type}:{event_id}" if event_id is not None else "",

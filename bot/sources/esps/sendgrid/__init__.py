@@ -44,7 +44,7 @@ def _client(settings: SendGridSettings, http: httpx.AsyncClient) -> SendGridClie
 
 
 ESP = Provider(
-    name="sendgrid",
+    name=events.PROVIDER,
     display="SendGrid",
     settings=SendGridSettings,
     normalize=events.normalize,

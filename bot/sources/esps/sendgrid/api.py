@@ -14,12 +14,12 @@ import httpx
 
 from bot.addresses import normalise_address
 from bot.model import DeliveryEvent
+from bot.sources.api.answers import list_of, reactivated, read_events, timeline
 from bot.sources.api.base import EspApiError, ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.sendgrid.events import PROVIDER
 from bot.sources.esps.sendgrid.events import normalize as normalize_event
-from bot.sources.payload import PayloadError
 
-PROVIDER = "sendgrid"
 LIMIT = 100
 MAX_DETAILS = 10
 LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails")
@@ -47,7 +47,7 @@ class SendGridClient:
             json={"query": f'to_email = "{address}"', "limit": LIMIT},
             accept=frozenset({200}),
         )
-        messages = _list(response.json(), "messages")
+        messages = list_of(PROVIDER, response.json(), "messages")
         messages.sort(key=lambda m: str(m.get("sg_message_id_created_at") or ""), reverse=True)
         events: list[DeliveryEvent] = []
         for message in messages[:MAX_DETAILS]:
@@ -56,13 +56,12 @@ class SendGridClient:
             if detail.status_code == 404:
                 continue
             data = detail.json()
-            custom = data.get("custom_args") if isinstance(data, dict) else None
-            for item in _list(data, "events"):
-                try:
-                    events += normalize_event({"custom_args": custom or {}, **item})
-                except PayloadError as exc:
-                    raise EspApiError(PROVIDER, f"unreadable event: {exc}") from None
-        return sorted({e.dedupe_key: e for e in events}.values(), key=lambda e: e.timestamp)
+            custom = (data.get("custom_args") if isinstance(data, dict) else None) or {}
+            items = list_of(PROVIDER, data, "events")
+            events += read_events(
+                PROVIDER, normalize_event, ({"custom_args": custom, **item} for item in items)
+            )
+        return timeline(events)
 
     async def suppression(self, address: str) -> Suppression | None:
         address = normalise_address(address)
@@ -82,8 +81,7 @@ class SendGridClient:
             await self._http.request(
                 "DELETE", self._path(name, address), accept=frozenset({200, 204})
             )
-        message = "reactivated" if found else "not suppressed at SendGrid"
-        return ReactivationResult(PROVIDER, address, True, tuple(found), message)
+        return reactivated(PROVIDER, address, found, "not suppressed at SendGrid")
 
     async def _listed(self, address: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -104,10 +102,3 @@ class SendGridClient:
         if name == "global_unsubscribes":
             return f"/v3/asm/suppressions/global/{encoded}"
         return f"/v3/suppression/{name}/{encoded}"
-
-
-def _list(data: Any, key: str) -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise EspApiError(PROVIDER, f"unexpected answer: no {key!r} list")
-    return [i for i in items if isinstance(i, dict)]

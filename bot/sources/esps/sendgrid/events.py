@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.addresses import normalise_address
 from bot.model import DeliveryEvent, EventType
 from bot.sources.payload import (
     Envelope,
     Meaning,
-    bounded,
     first_text,
     mapping,
     normalize_each,
-    smtp_parts,
     text,
     timestamp,
 )
@@ -56,12 +53,9 @@ _DROPS: dict[str, Meaning] = {
 }
 _OTHER_DROP = Meaning(EventType.REJECTED, "other")
 
-_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
-
 
 def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     name = text(payload, "event")
-    assert name is not None
     if name == "bounce":
         meaning = _BOUNCES.get(str(payload.get("type") or "bounce"), _BOUNCES["bounce"])
     elif name == "dropped":
@@ -69,27 +63,22 @@ def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     else:
         meaning = _EVENTS.get(name, Meaning(EventType.UNKNOWN))
     recipient = text(payload, "email")
-    assert recipient is not None
-    diagnostic = bounded(text(payload, "response", "reason", required=False))
-    smtp_code, enhanced = smtp_parts(diagnostic)
+    diagnostic = text(payload, "response", "reason", required=False)
     status = text(payload, "status", required=False)
-    if status and status[:1] in "245" and status.count(".") == 2:
-        enhanced = status
-    if meaning.event_type in _NO_REPLY_CODES:
-        smtp_code, enhanced = None, None
+    # An enhanced status code (5.1.1) here beats what the response's text starts with.
+    enhanced = status if status and status[:1] in "245" and status.count(".") == 2 else None
     custom = {**mapping(payload, "custom_args"), **payload}
     event_id = text(payload, "sg_event_id", required=False)
     return [
         meaning.event(
             PROVIDER,
             timestamp(payload, "timestamp"),
-            normalise_address(recipient),
+            recipient,
             tags=custom,
             raw=payload,
             message_id=text(payload, "sg_message_id", "smtp-id", required=False),
-            smtp_code=smtp_code,
-            enhanced_status=enhanced,
             diagnostic=diagnostic,
+            enhanced_status=enhanced,
             mx_host=text(payload, "mx_server", required=False),
             dedupe_key=f"{PROVIDER}:{event_id}" if event_id else "",
         )

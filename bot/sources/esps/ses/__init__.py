@@ -107,7 +107,7 @@ def _client(settings: SesSettings, http: httpx.AsyncClient) -> SesClient | None:
 
 
 ESP = Provider(
-    name="ses",
+    name=events.PROVIDER,
     display="Amazon SES",
     settings=SesSettings,
     normalize=events.normalize,

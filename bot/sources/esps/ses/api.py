@@ -15,11 +15,14 @@ import httpx
 
 from bot.addresses import normalise_address
 from bot.model import DeliveryEvent
+from bot.sources.api.answers import reactivated
 from bot.sources.api.base import ReactivationResult, Suppression
 from bot.sources.api.http import ApiHttp, RateLimiter
+from bot.sources.esps.ses.events import PROVIDER
 from bot.sources.esps.ses.sigv4 import SigV4Auth
 
-PROVIDER = "ses"
+#: The one list SES keeps per account.
+LIST = "account suppression list"
 
 
 class SesClient:
@@ -57,16 +60,13 @@ class SesClient:
         updated = item.get("LastUpdateTime")
         since = datetime.fromtimestamp(updated, UTC) if isinstance(updated, int | float) else None
         reason = str(item.get("Reason") or "") or None
-        return Suppression(PROVIDER, address, ("account suppression list",), reason, since, True)
+        return Suppression(PROVIDER, address, (LIST,), reason, since, True)
 
     async def reactivate(self, address: str, actor: str) -> ReactivationResult:
         address = normalise_address(address)
         response = await self._http.request("DELETE", self._path(address))
-        if response.status_code == 404:
-            return ReactivationResult(PROVIDER, address, True, (), "not suppressed at SES")
-        return ReactivationResult(
-            PROVIDER, address, True, ("account suppression list",), "reactivated"
-        )
+        removed = () if response.status_code == 404 else (LIST,)
+        return reactivated(PROVIDER, address, removed, "not suppressed at SES")
 
     @staticmethod
     def _path(address: str) -> str:

@@ -22,7 +22,6 @@ from bot.sources.payload import (
     bounded,
     first_text,
     mapping,
-    smtp_parts,
     text,
     timestamp,
 )
@@ -71,8 +70,6 @@ _BOUNCES: dict[tuple[str, str | None], Meaning] = {
 # Where each event's diagnostic text is, in its section (per recipient first, then the section).
 _DIAGNOSTIC_FIELDS = ("diagnosticCode", "smtpResponse", "reason", "errorMessage")
 
-_NO_REPLY_CODES = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
-
 
 def normalize(payload: Mapping[str, Any]) -> list[DeliveryEvent]:
     """An SNS Notification envelope, or a bare SES event."""
@@ -96,7 +93,6 @@ def _events(
     event: Mapping[str, Any], sns_id: str | None, raw: Mapping[str, Any]
 ) -> list[DeliveryEvent]:
     kind = text(event, "eventType", "notificationType")
-    assert kind is not None
     if kind not in _TYPES:
         if kind == "Received":
             raise PayloadError("inbound mail (Received) was sent to the delivery webhook")
@@ -118,7 +114,7 @@ def _events(
         "b",
         "c",
     )
-    dispatch_id, tenant = _metadata(mail)
+    tags = _metadata(mail)
     message_id = text(mail, "messageId", required=False)
     results = []
     for address, detail in _recipients(shape, section, mail):
@@ -128,22 +124,17 @@ def _events(
         )
         if diagnostic and diagnostic.lower().startswith("smtp;"):
             diagnostic = diagnostic[5:].lstrip()
-        smtp_code, enhanced = smtp_parts(diagnostic)
-        enhanced = text(detail, "status", required=False) or enhanced
-        if meaning.event_type in _NO_REPLY_CODES:
-            smtp_code, enhanced = None, None
         recipient = normalise_address(address)
         results.append(
             meaning.event(
                 PROVIDER,
                 when,
                 recipient,
-                tags={"dispatch_id": dispatch_id, "tenant": tenant},
+                tags=tags,
                 raw=raw,
                 message_id=message_id,
-                smtp_code=smtp_code,
-                enhanced_status=enhanced,
                 diagnostic=diagnostic,
+                enhanced_status=text(detail, "status", required=False),
                 dedupe_key=_key(sns_id, kind, section, recipient),
             )
         )
@@ -171,7 +162,7 @@ def _recipients(
     return found
 
 
-def _metadata(mail: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _metadata(mail: Mapping[str, Any]) -> dict[str, str | None]:
     """Message tags (Event Publishing), else X-Dispatch-Id / X-Tenant headers."""
     tags = mapping(mail, "tags")
     headers = {
@@ -187,7 +178,10 @@ def _metadata(mail: Mapping[str, Any]) -> tuple[str | None, str | None]:
         value = value or headers.get(header)
         return str(value) if value not in (None, "") else None
 
-    return read("dispatch_id", "x-dispatch-id"), read("tenant", "x-tenant")
+    return {
+        "dispatch_id": read("dispatch_id", "x-dispatch-id"),
+        "tenant": read("tenant", "x-tenant"),
+    }
 
 
 def _key(sns_id: str | None, kind: str, section: Mapping[str, Any], recipient: str) -> str:

@@ -2,70 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from bot.model import DeliveryEvent, Dispatch, EventType, Recipient, Role, StoredPayload
-
-#: The events table's columns in the order every backend writes and reads them.
-EVENT_FIELDS = (
-    "dedupe_key",
-    "provider",
-    "event_type",
-    "ts",
-    "recipient",
-    "message_id",
-    "dispatch_id",
-    "tenant",
-    "reject_reason",
-    "smtp_code",
-    "enhanced_status",
-    "diagnostic",
-    "mx_host",
-    "reason",
-    "hard",
-    "suppressed",
-    "raw",
-)
-EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
-
-#: Stored event type → enum by dict: a lookup decodes hundreds of rows, and Enum() calls were a
-#: measurable part of its time.
-EVENT_TYPES = {t.value: t for t in EventType}
-_ROLES = list(Role)
-
-
-def role_order(recipient: Recipient) -> tuple[int, str]:
-    """To, then cc, then bcc; by address within each: the order every backend returns."""
-    return (_ROLES.index(recipient.role), recipient.address)
-
-
-def event_from_row(row: Iterable[Any], timestamp: datetime) -> DeliveryEvent:
-    """A stored event from its `EVENT_FIELDS` columns; the backend decodes the timestamp."""
-    (key, provider, event_type, _, recipient, message_id, dispatch_id, tenant, reject_reason,
-     smtp_code, status, diagnostic, mx_host, reason, hard, suppressed, raw) = row  # fmt: skip
-    # Positional, in DeliveryEvent's field order: a lookup builds hundreds of events, and
-    # seventeen keyword arguments cost as much again as building the object.
-    return DeliveryEvent(
-        provider,
-        EVENT_TYPES[event_type],
-        timestamp,
-        recipient,
-        message_id,
-        dispatch_id,
-        tenant,
-        reject_reason,
-        smtp_code,
-        status,
-        diagnostic,
-        mx_host,
-        reason,
-        None if hard is None else bool(hard),  # SQLite stores booleans as 0 and 1
-        bool(suppressed),
-        key,
-        StoredPayload(raw),
-    )
+from bot.model import DeliveryEvent, Dispatch
 
 
 class StoreError(Exception):
@@ -73,6 +14,13 @@ class StoreError(Exception):
 
 
 class Store(Protocol):
+    """Everything whymail asks of its evidence, whichever backend holds it.
+
+    `tenant`, where a lookup takes one, limits it to that tenant's records (None: any tenant).
+    Addresses are matched lower-cased. Every method here is used by the product; a backend may
+    have more (`open`), but nothing only tests need belongs here.
+    """
+
     async def add_events(self, events: Sequence[DeliveryEvent]) -> int:
         """Store events; returns how many were new (duplicates by dedupe_key are ignored)."""
         ...
@@ -81,12 +29,14 @@ class Store(Protocol):
         """Insert or update dispatches by id; a later record of the same dispatch wins."""
         ...
 
-    async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None: ...
+    async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None:
+        """The dispatch with that id, or None (also when it belongs to another tenant)."""
+        ...
 
     async def dispatches_for_recipient(
         self, address: str, tenant: str | None = None, limit: int = 20
     ) -> list[Dispatch]:
-        """Newest first."""
+        """Newest first, each dispatch once."""
         ...
 
     async def events_for_recipient(
@@ -97,9 +47,13 @@ class Store(Protocol):
 
     async def events_for_dispatch(
         self, dispatch_id: str, tenant: str | None = None
-    ) -> list[DeliveryEvent]: ...
+    ) -> list[DeliveryEvent]:
+        """Oldest first, the oldest 2,000 of them."""
+        ...
 
-    async def events_for_message(self, message_id: str) -> list[DeliveryEvent]: ...
+    async def events_for_message(self, message_id: str) -> list[DeliveryEvent]:
+        """The events of one ESP message id, oldest first."""
+        ...
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
         """Addresses we have seen at `domain`, so "not found" can suggest a near miss."""
@@ -111,15 +65,22 @@ class Store(Protocol):
         ...
 
     async def kv_get(self, scope: str, key: str) -> str | None:
-        """A small value every instance sees alike (people's language and recent lookups)."""
+        """A small value every instance sees alike (people's language and recent lookups:
+        bot.conversation.prefs), or None."""
         ...
 
-    async def kv_put(self, scope: str, key: str, value: str) -> None: ...
+    async def kv_put(self, scope: str, key: str, value: str) -> None:
+        """Set (or replace) the value of `key` in `scope`."""
+        ...
 
     async def claim_token(
         self, scope: str, token: str, fingerprint: str, expires: datetime
     ) -> bool:
-        """A webhook signature's token, remembered until `expires` (see TokenLedger)."""
+        """A webhook signature's token, remembered until `expires`: True when it is new (or its
+        claim expired) or was claimed with this `fingerprint`, False when it came before with
+        another body (see bot.sources.provider.TokenLedger)."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the connections; the store is not used after."""
+        ...

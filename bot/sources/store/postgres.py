@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,22 +30,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.model import (
-    DeliveryEvent,
-    Dispatch,
-    DispatchState,
-    Recipient,
-    Role,
-    payload_json,
-    utc,
-)
-from bot.sources.store.base import (
-    EVENT_COLUMNS,
-    EVENT_FIELDS,
-    StoreError,
-    event_from_row,
-    role_order,
-)
+from bot.model import DeliveryEvent, Dispatch, utc
+from bot.sources.store import shared
+from bot.sources.store.base import StoreError
 from bot.sources.store.migrations import pending_migrations
 
 # Keys are claimed in digest order, so writers on several instances whose batches share keys
@@ -75,8 +62,8 @@ SELECT substring(address FROM '[^@]*$'), address
 FROM unnest($1::text[]) AS seen (address) ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 """
-_DISPATCH_ROWS = """
-INSERT INTO dispatches (id, tenant, kind, subject, sender, created_at, state, internal_error)
+_DISPATCH_ROWS = f"""
+INSERT INTO dispatches ({shared.DISPATCH_COLUMNS})
 SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
     $8::text[]
@@ -111,13 +98,13 @@ FROM unnest($1::text[]) AS wanted (id) JOIN dispatch_recipients r ON r.dispatch_
 # Newest first, straight off the (address, created_at) index: reads `limit` rows, not every
 # dispatch the address ever had. An address listed twice on one dispatch (to and cc) gives two
 # rows, which the caller folds.
-_DISPATCHES_FOR_RECIPIENT = """
-SELECT {columns} FROM dispatch_recipients r JOIN dispatches d ON d.id = r.dispatch_id
+_DISPATCHES_FOR_RECIPIENT = f"""
+SELECT {shared.JOINED_DISPATCH_COLUMNS}
+FROM dispatch_recipients r JOIN dispatches d ON d.id = r.dispatch_id
 WHERE r.address = $1 AND ($2::text IS NULL OR d.tenant = $2)
 ORDER BY r.created_at DESC NULLS LAST, r.dispatch_id DESC
 LIMIT $3
 """
-_DISPATCH_COLUMNS = "id, tenant, kind, subject, sender, created_at, state, internal_error"
 _PARTITION_PREFIX = "events_p"
 _LIST_PARTITIONS = """
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -128,13 +115,15 @@ WHERE i.inhparent = 'events'::regclass
 _LOCK = "SELECT pg_advisory_{kind}lock(hashtextextended($1 || current_schema(), 0))"
 _MIGRATE_LOCK = "whymail.migrate."
 _PARTITION_LOCK = "whymail.partitions."
-_RECIPIENT = EVENT_FIELDS.index("recipient")
+_RECIPIENT = shared.EVENT_FIELDS.index("recipient")
 _POOL_SIZE = 10
 _CHUNK = 2_000
 _IN_FLIGHT = 2
 
 
-class PostgresStore:
+class PostgresStore(shared.SQLStore):
+    _sql = shared.POSTGRESQL
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._months: set[tuple[int, int]] = set()
@@ -226,7 +215,7 @@ class PostgresStore:
                 rows = [r for r, d in zip(rows, chunk.digests, strict=True) if d in fresh]
                 if not rows:
                     return 0
-            await conn.copy_records_to_table("events", columns=EVENT_FIELDS, records=rows)
+            await conn.copy_records_to_table("events", columns=shared.EVENT_FIELDS, records=rows)
             await conn.execute(_ADD_ADDRESSES, list({row[_RECIPIENT] for row in rows}))
         return len(rows)
 
@@ -237,18 +226,9 @@ class PostgresStore:
         # rows in the same order and cannot deadlock.
         latest = {d.id: d for d in dispatches}
         ordered = [latest[i] for i in sorted(latest)]
-        columns: list[list[Any]] = [[] for _ in range(8)]
+        columns: list[list[Any]] = [[] for _ in shared.DISPATCH_FIELDS]
         for d in ordered:
-            values = (
-                d.id,
-                d.tenant,
-                d.kind,
-                d.subject,
-                d.sender,
-                utc(d.created_at) if d.created_at else None,
-                d.state.value,
-                d.internal_error,
-            )
+            values = shared.dispatch_row(d, utc(d.created_at) if d.created_at else None)
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         recipients = sorted(
@@ -271,54 +251,18 @@ class PostgresStore:
             await conn.execute(_ADD_ADDRESSES, list({r[1] for r in recipients}))
         return len(dispatches)
 
-    async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None:
-        sql = f"SELECT {_DISPATCH_COLUMNS} FROM dispatches WHERE id = $1"
-        args: list[Any] = [dispatch_id]
-        if tenant is not None:
-            sql += " AND tenant = $2"
-            args.append(tenant)
-        rows = await self._dispatches(sql, args)
-        return rows[0] if rows else None
-
     async def dispatches_for_recipient(
         self, address: str, tenant: str | None = None, limit: int = 20
     ) -> list[Dispatch]:
-        sql = _DISPATCHES_FOR_RECIPIENT.format(
-            columns=", ".join(f"d.{c}" for c in _DISPATCH_COLUMNS.split(", "))
-        )
         fetch = limit
         while True:
-            found = await self._dispatches(sql, [address.lower(), tenant, fetch])
+            found = await self._dispatches(
+                _DISPATCHES_FOR_RECIPIENT, [address.lower(), tenant, fetch]
+            )
             unique = list({d.id: d for d in found}.values())
             if len(unique) >= limit or len(found) < fetch:
                 return unique[:limit]
             fetch *= 2
-
-    async def events_for_recipient(
-        self, address: str, tenant: str | None = None, limit: int = 500
-    ) -> list[DeliveryEvent]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE recipient = $1"
-        args: list[Any] = [address.lower()]
-        if tenant is not None:
-            sql += " AND tenant = $2"
-            args.append(tenant)
-        sql += f" ORDER BY ts DESC, seq DESC LIMIT ${len(args) + 1}"
-        args.append(limit)
-        return list(reversed(await self._events(sql, args)))
-
-    async def events_for_dispatch(
-        self, dispatch_id: str, tenant: str | None = None
-    ) -> list[DeliveryEvent]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE dispatch_id = $1"
-        args: list[Any] = [dispatch_id]
-        if tenant is not None:
-            sql += " AND tenant = $2"
-            args.append(tenant)
-        return await self._events(sql + " ORDER BY ts, seq LIMIT 2000", args)
-
-    async def events_for_message(self, message_id: str) -> list[DeliveryEvent]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE message_id = $1 ORDER BY ts, seq"
-        return await self._events(sql, [message_id])
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
         """From recipient_addresses (migration 0002). An address a later record of a dispatch
@@ -332,14 +276,6 @@ class PostgresStore:
                 limit,
             )
         return [row[0] for row in rows]
-
-    async def kv_get(self, scope: str, key: str) -> str | None:
-        """A small shared value (what bot.conversation.prefs.KeyValueStore asks for), or None."""
-        async with self._pool.acquire() as conn:
-            value: str | None = await conn.fetchval(
-                "SELECT value FROM kv WHERE scope = $1 AND key = $2", scope, key
-            )
-        return value
 
     async def kv_put(self, scope: str, key: str, value: str) -> None:
         async with self._pool.acquire() as conn:
@@ -464,34 +400,21 @@ class PostgresStore:
             names = [row[0] for row in await conn.fetch(_LIST_PARTITIONS)]
         self._months = {m for m in map(_partition_month, names) if m is not None}
 
-    async def _events(self, sql: str, args: Iterable[Any]) -> list[DeliveryEvent]:
+    async def _events(self, sql: str, args: Sequence[Any]) -> list[DeliveryEvent]:
         async with self._pool.acquire() as conn:
             return [_event_from_row(row) for row in await conn.fetch(sql, *args)]
 
-    async def _dispatches(self, sql: str, args: Iterable[Any]) -> list[Dispatch]:
+    async def _dispatches(self, sql: str, args: Sequence[Any]) -> list[Dispatch]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, *args)
             if not rows:
                 return []
-            ids = [row["id"] for row in rows]
-            recipients: dict[str, list[Recipient]] = {i: [] for i in ids}
-            # Each id once: a dispatch that lists the address as to and cc came twice.
-            for dispatch_id, address, role in await conn.fetch(_RECIPIENTS_OF, list(recipients)):
-                recipients[dispatch_id].append(Recipient(address, Role(role)))
-        return [
-            Dispatch(
-                id=row["id"],
-                tenant=row["tenant"],
-                kind=row["kind"],
-                subject=row["subject"],
-                sender=row["sender"],
-                recipients=tuple(sorted(recipients[row["id"]], key=role_order)),
-                created_at=row["created_at"],
-                state=DispatchState(row["state"]),
-                internal_error=row["internal_error"],
-            )
-            for row in rows
-        ]
+            recipients = await conn.fetch(_RECIPIENTS_OF, shared.dispatch_ids(rows))
+        return shared.dispatches_from_rows(rows, recipients, _as_stored)
+
+    async def _value(self, sql: str, args: Sequence[Any]) -> Any:
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(sql, *args)
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:
@@ -555,47 +478,30 @@ def _digest(key: str) -> str:
 
 
 def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
-    return (
-        e.dedupe_key,
-        e.provider,
-        e.event_type.value,
-        utc(e.timestamp),
-        e.recipient.lower(),
-        e.message_id,
-        e.dispatch_id,
-        e.tenant,
-        e.reject_reason,
-        e.smtp_code,
-        e.enhanced_status,
-        e.diagnostic,
-        e.mx_host,
-        e.reason,
-        e.hard,
-        e.suppressed,
-        payload_json(e.raw),
-    )
+    return shared.event_row(e, utc(e.timestamp))
 
 
 def _event_from_row(row: asyncpg.Record) -> DeliveryEvent:
-    return event_from_row(row, row[3])
+    return shared.event_from_row(row, row[3])
+
+
+def _as_stored(value: datetime | None) -> datetime | None:
+    """asyncpg decodes timestamptz itself."""
+    return value
 
 
 async def _migrate(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
     """Apply pending migrations, each in its own transaction, once across all instances."""
     await conn.execute(_LOCK.format(kind=""), _MIGRATE_LOCK)
     try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
-        )
-        applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        await conn.execute(shared.POSTGRESQL.create_migrations)
+        applied = {row[0] for row in await conn.fetch(shared.POSTGRESQL.applied_migrations)}
         for migration in pending_migrations("postgresql", applied):
             async with conn.transaction():
                 for statement in migration.statements():
                     await conn.execute(statement)
                 await conn.execute(
-                    "INSERT INTO schema_migrations VALUES ($1, $2)",
-                    migration.version,
-                    migration.name,
+                    shared.POSTGRESQL.record_migration, migration.version, migration.name
                 )
     finally:
         await conn.execute(

@@ -23,28 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiosqlite
 
-from bot.model import (
-    DeliveryEvent,
-    Dispatch,
-    DispatchState,
-    Recipient,
-    Role,
-    payload_json,
-)
-from bot.sources.store.base import (
-    EVENT_COLUMNS,
-    EVENT_FIELDS,
-    StoreError,
-    event_from_row,
-    role_order,
-)
+from bot.model import DeliveryEvent, Dispatch
+from bot.sources.store import shared
+from bot.sources.store.base import StoreError
 from bot.sources.store.migrations import pending_migrations
 
 log = logging.getLogger(__name__)
@@ -67,17 +55,30 @@ _READER_PRAGMAS = (
 _IN_MEMORY = ("", ":memory:")
 
 _INSERT_EVENT = (
-    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))}) "
+    f"INSERT INTO events ({shared.EVENT_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(shared.EVENT_FIELDS))}) "
     "ON CONFLICT (dedupe_key) DO NOTHING"
 )
-_UPSERT_DISPATCH = """
-INSERT INTO dispatches (id, tenant, kind, subject, sender, created_at, state, internal_error)
+_UPSERT_DISPATCH = f"""
+INSERT INTO dispatches ({shared.DISPATCH_COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     tenant = excluded.tenant, kind = excluded.kind, subject = excluded.subject,
     sender = excluded.sender, created_at = excluded.created_at, state = excluded.state,
     internal_error = excluded.internal_error
 """
+# GROUP BY: an address listed twice on one dispatch (to and cc) is one dispatch.
+_DISPATCHES_FOR_RECIPIENT = shared.Lookup.of(
+    shared.question_marks,
+    f"SELECT {shared.JOINED_DISPATCH_COLUMNS} FROM dispatches d "
+    "JOIN dispatch_recipients r ON r.dispatch_id = d.id WHERE r.address = ?",
+    " GROUP BY d.id ORDER BY d.created_at DESC LIMIT ?",
+    tenant="d.tenant",
+)
+_RECIPIENTS_OF = (
+    "SELECT dispatch_id, address, role FROM dispatch_recipients "
+    "WHERE dispatch_id IN ({marks}) ORDER BY role DESC, address"
+)
 
 _PRUNE_CHUNK = 20_000
 _PRUNE_EVENTS = "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)"
@@ -90,7 +91,9 @@ WHERE (created_at < ?1
 """
 
 
-class SQLiteStore:
+class SQLiteStore(shared.SQLStore):
+    _sql = shared.SQLITE
+
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self._write = writer
         self._read = reader
@@ -134,16 +137,7 @@ class SQLiteStore:
             return 0
         latest = {d.id: d for d in dispatches}  # a later record of the same dispatch wins
         rows = [
-            (
-                d.id,
-                d.tenant,
-                d.kind,
-                d.subject,
-                d.sender,
-                d.created_at.isoformat() if d.created_at else None,
-                d.state.value,
-                d.internal_error,
-            )
+            shared.dispatch_row(d, d.created_at.isoformat() if d.created_at else None)
             for d in latest.values()
         ]
         recipients = [
@@ -161,55 +155,11 @@ class SQLiteStore:
             )
         return len(dispatches)
 
-    async def dispatch(self, dispatch_id: str, tenant: str | None = None) -> Dispatch | None:
-        sql = "SELECT * FROM dispatches WHERE id = ?"
-        args: list[Any] = [dispatch_id]
-        if tenant is not None:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        rows = await self._dispatches(sql, args)
-        return rows[0] if rows else None
-
     async def dispatches_for_recipient(
         self, address: str, tenant: str | None = None, limit: int = 20
     ) -> list[Dispatch]:
-        sql = (
-            "SELECT d.* FROM dispatches d JOIN dispatch_recipients r ON r.dispatch_id = d.id "
-            "WHERE r.address = ?"
-        )
-        args: list[Any] = [address.lower()]
-        if tenant is not None:
-            sql += " AND d.tenant = ?"
-            args.append(tenant)
-        sql += " GROUP BY d.id ORDER BY d.created_at DESC LIMIT ?"
-        args.append(limit)
+        sql, args = _DISPATCHES_FOR_RECIPIENT.bind(address.lower(), tenant, limit)
         return await self._dispatches(sql, args)
-
-    async def events_for_recipient(
-        self, address: str, tenant: str | None = None, limit: int = 500
-    ) -> list[DeliveryEvent]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE recipient = ?"
-        args: list[Any] = [address.lower()]
-        if tenant is not None:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        sql += " ORDER BY ts DESC, seq DESC LIMIT ?"
-        args.append(limit)
-        return list(reversed(await self._events(sql, args)))
-
-    async def events_for_dispatch(
-        self, dispatch_id: str, tenant: str | None = None
-    ) -> list[DeliveryEvent]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE dispatch_id = ?"
-        args: list[Any] = [dispatch_id]
-        if tenant is not None:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        return await self._events(sql + " ORDER BY ts, seq LIMIT 2000", args)
-
-    async def events_for_message(self, message_id: str) -> list[DeliveryEvent]:
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE message_id = ? ORDER BY ts, seq"
-        return await self._events(sql, [message_id])
 
     async def known_recipients(self, domain: str, limit: int = 200) -> list[str]:
         pattern = "%@" + domain.lower().replace("%", "").replace("_", "")
@@ -239,15 +189,6 @@ class SQLiteStore:
             removed += done
             if done < _PRUNE_CHUNK:
                 return removed
-
-    async def kv_get(self, scope: str, key: str) -> str | None:
-        """A small value every instance sees alike: bot/conversation/prefs.py (StorePrefs)
-        keeps each person's language and recent lookups here."""
-        async with self._read.execute(
-            "SELECT value FROM kv WHERE scope = ? AND key = ?", (scope, key)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else str(row[0])
 
     async def kv_put(self, scope: str, key: str, value: str) -> None:
         async with self._transaction() as db:
@@ -293,69 +234,38 @@ class SQLiteStore:
                 raise
             await _checkpoint(self._write)
 
-    async def _events(self, sql: str, args: Iterable[Any]) -> list[DeliveryEvent]:
+    async def _events(self, sql: str, args: Sequence[Any]) -> list[DeliveryEvent]:
         # One trip to aiosqlite's thread (execute, fetch and close together), not three.
         rows = await self._read.execute_fetchall(sql, tuple(args))
         return [_event_from_row(row) for row in rows]
 
-    async def _dispatches(self, sql: str, args: Iterable[Any]) -> list[Dispatch]:
-        # Column names from the cursor, not a connection-wide row_factory: lookups overlap on
-        # the one reader connection, and switching its factory under another query races.
-        async with self._read.execute(sql, tuple(args)) as cursor:
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+    async def _dispatches(self, sql: str, args: Sequence[Any]) -> list[Dispatch]:
+        # Positional rows, no connection-wide row_factory: lookups overlap on the one reader
+        # connection, and switching its factory under another query races.
+        rows = await self._read.execute_fetchall(sql, tuple(args))
         if not rows:
             return []
-        ids = [row["id"] for row in rows]
+        ids = shared.dispatch_ids(rows)
         marks = ", ".join("?" * len(ids))
-        recipients: dict[str, list[Recipient]] = {i: [] for i in ids}
-        async with self._read.execute(
-            f"SELECT dispatch_id, address, role FROM dispatch_recipients "
-            f"WHERE dispatch_id IN ({marks}) ORDER BY role DESC, address",
-            ids,
-        ) as cursor:
-            for dispatch_id, address, role in await cursor.fetchall():
-                recipients[dispatch_id].append(Recipient(address, Role(role)))
-        return [
-            Dispatch(
-                id=row["id"],
-                tenant=row["tenant"],
-                kind=row["kind"],
-                subject=row["subject"],
-                sender=row["sender"],
-                recipients=tuple(sorted(recipients[row["id"]], key=role_order)),
-                created_at=datetime.fromisoformat(row["created_at"]) if row["created_at"] else None,
-                state=DispatchState(row["state"]),
-                internal_error=row["internal_error"],
-            )
-            for row in rows
-        ]
+        recipients = await self._read.execute_fetchall(_RECIPIENTS_OF.format(marks=marks), ids)
+        return shared.dispatches_from_rows(rows, recipients, _time_or_none)
+
+    async def _value(self, sql: str, args: Sequence[Any]) -> Any:
+        async with self._read.execute(sql, tuple(args)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
 
 
 def _event_row(e: DeliveryEvent) -> tuple[Any, ...]:
-    return (
-        e.dedupe_key,
-        e.provider,
-        e.event_type.value,
-        e.timestamp.isoformat(timespec="microseconds"),
-        e.recipient.lower(),
-        e.message_id,
-        e.dispatch_id,
-        e.tenant,
-        e.reject_reason,
-        e.smtp_code,
-        e.enhanced_status,
-        e.diagnostic,
-        e.mx_host,
-        e.reason,
-        None if e.hard is None else int(e.hard),
-        int(e.suppressed),
-        payload_json(e.raw),
-    )
+    return shared.event_row(e, e.timestamp.isoformat(timespec="microseconds"))
 
 
 def _event_from_row(row: Sequence[Any]) -> DeliveryEvent:
-    return event_from_row(row, datetime.fromisoformat(row[3]))
+    return shared.event_from_row(row, datetime.fromisoformat(row[3]))
+
+
+def _time_or_none(stored: str | None) -> datetime | None:
+    return datetime.fromisoformat(stored) if stored else None
 
 
 async def _connect(path: str, pragmas: Sequence[str]) -> aiosqlite.Connection:
@@ -386,10 +296,8 @@ async def _checkpoint(db: aiosqlite.Connection) -> None:
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
-    await db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
-    )
-    async with db.execute("SELECT version FROM schema_migrations") as cursor:
+    await db.execute(shared.SQLITE.create_migrations)
+    async with db.execute(shared.SQLITE.applied_migrations) as cursor:
         applied = {row[0] for row in await cursor.fetchall()}
     for migration in pending_migrations("sqlite", applied):
         await db.execute("BEGIN IMMEDIATE")
@@ -402,9 +310,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
                     continue
             for statement in migration.statements():
                 await db.execute(statement)
-            await db.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?)", (migration.version, migration.name)
-            )
+            await db.execute(shared.SQLITE.record_migration, (migration.version, migration.name))
         except BaseException:
             await db.execute("ROLLBACK")
             raise

@@ -39,6 +39,15 @@ async def _presser(
     return await bot.classifier.classify(client, where, visible_to_channel=visible)
 
 
+async def _agent(bot: WhymailSlack, client: AsyncWebClient, body: dict[str, Any]) -> Asker | None:
+    """The presser of an agents-only button, or None once they have been told it is not theirs."""
+    presser = await _presser(bot, client, body, visible=False)
+    if not presser.agent:
+        await bot.respond(body.get("response_url"), _AGENTS_ONLY)
+        return None
+    return presser
+
+
 def _state(bot: WhymailSlack, action: dict[str, Any]) -> dict[str, Any] | None:
     try:
         return bot.signer.verify(str(action.get("value") or ""))
@@ -51,19 +60,34 @@ _EXPIRED = bk.notice("This button has expired or was not made by me; please ask 
 _AGENTS_ONLY = bk.notice("Only the support team can use this button.")
 
 
-def share(bot: WhymailSlack) -> Handler:
-    async def on_share(
+#: A press whose signed state checked out: (payload, that state, Web API client).
+Pressed = Callable[[dict[str, Any], dict[str, Any], AsyncWebClient], Awaitable[None]]
+
+
+def _signed(bot: WhymailSlack, work: Pressed) -> Handler:
+    """Run `work` only for a button whose state this app signed; anything else has expired."""
+
+    async def on_press(
         body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        url = body.get("response_url")
         state = _state(bot, action)
+        if state is None:
+            await bot.respond(body.get("response_url"), _EXPIRED)
+            return
+        await work(body, state, client)
+
+    return on_press
+
+
+def share(bot: WhymailSlack) -> Handler:
+    async def on_share(body: dict[str, Any], state: dict[str, Any], client: AsyncWebClient) -> None:
+        url = body.get("response_url")
         channel = (body.get("channel") or {}).get("id")
-        if state is None or not channel or state.get("ch") != channel:
+        if not channel or state.get("ch") != channel:  # a copy of the button, posted elsewhere
             await bot.respond(url, _EXPIRED)
             return
-        presser = await _presser(bot, client, body, visible=False)
-        if not presser.agent:
-            await bot.respond(url, _AGENTS_ONLY)
+        presser = await _agent(bot, client, body)
+        if presser is None:
             return
         tenant = bot.classifier.channel_tenant(channel)
         if tenant is None and await bot.classifier.channel_external(client, channel):
@@ -87,7 +111,7 @@ def share(bot: WhymailSlack) -> Handler:
         await client.chat_postMessage(channel=channel, **message.as_kwargs())
         await bot.respond(url, bk.notice("Shared in this channel, in the customer's words."))
 
-    return on_share
+    return _signed(bot, on_share)
 
 
 def details(bot: WhymailSlack) -> Handler:
@@ -118,13 +142,9 @@ def details(bot: WhymailSlack) -> Handler:
 
 def answer_question(bot: WhymailSlack) -> Handler:
     async def on_answer(
-        body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        body: dict[str, Any], state: dict[str, Any], client: AsyncWebClient
     ) -> None:
         url = body.get("response_url")
-        state = _state(bot, action)
-        if state is None:
-            await bot.respond(url, _EXPIRED)
-            return
         ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
         presser = await _presser(bot, client, body, visible=not ephemeral)
         channel = (body.get("channel") or {}).get("id")
@@ -137,21 +157,19 @@ def answer_question(bot: WhymailSlack) -> Handler:
         )
         await bot.respond(url, message, replace=True)
 
-    return on_answer
+    return _signed(bot, on_answer)
 
 
 def reactivate(bot: WhymailSlack) -> Handler:
     async def on_reactivate(
-        body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+        body: dict[str, Any], state: dict[str, Any], client: AsyncWebClient
     ) -> None:
         url = body.get("response_url")
-        state = _state(bot, action)
-        if state is None or not state.get("p") or not state.get("r") or bot.esp is None:
+        if not state.get("p") or not state.get("r") or bot.esp is None:
             await bot.respond(url, _EXPIRED)
             return
-        presser = await _presser(bot, client, body, visible=False)
-        if not presser.agent:
-            await bot.respond(url, _AGENTS_ONLY)
+        presser = await _agent(bot, client, body)
+        if presser is None:
             return
         team = (body.get("team") or {}).get("id") or ""
         actor = f"slack:{team}:{presser.user}"
@@ -163,7 +181,7 @@ def reactivate(bot: WhymailSlack) -> Handler:
             text += f": {esc(bk.clip(result.message, 500))}"
         await bot.respond(url, bk.notice(text))
 
-    return on_reactivate
+    return _signed(bot, on_reactivate)
 
 
 def new_lookup(bot: WhymailSlack) -> Handler:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -15,15 +16,9 @@ from bot.slack.state import SeenEvents
 log = logging.getLogger(__name__)
 
 
-class DropRetries(AsyncMiddleware):
-    """Slack's retries of events already being answered get an empty 200 and no work.
-
-    A middleware class rather than a function: Bolt then skips its per-call argument
-    injection, which is a noticeable share of an acknowledgement's cost under a burst.
-    """
-
-    def __init__(self, seen: SeenEvents) -> None:
-        self._seen = seen
+class _Step(AsyncMiddleware):
+    """A middleware class rather than a function: Bolt then skips its per-call argument
+    injection, which is a noticeable share of an acknowledgement's cost under a burst."""
 
     async def async_process(
         self,
@@ -31,6 +26,23 @@ class DropRetries(AsyncMiddleware):
         req: AsyncBoltRequest,
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        return await self.step(req, next)
+
+    @abstractmethod
+    async def step(
+        self, req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None: ...
+
+
+class DropRetries(_Step):
+    """Slack's retries of events already being answered get an empty 200 and no work."""
+
+    def __init__(self, seen: SeenEvents) -> None:
+        self._seen = seen
+
+    async def step(
+        self, req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse | None:
         event_id = req.body.get("event_id")
         reason = _header(req, "x-slack-retry-reason")
@@ -42,18 +54,14 @@ class DropRetries(AsyncMiddleware):
         return await next()
 
 
-class LearnHome(AsyncMiddleware):
+class LearnHome(_Step):
     """Tells the classifier which team installed the app (from Bolt's `auth.test`)."""
 
     def __init__(self, classifier: Classifier) -> None:
         self._classifier = classifier
 
-    async def async_process(
-        self,
-        *,
-        req: AsyncBoltRequest,
-        resp: BoltResponse,
-        next: Callable[[], Awaitable[BoltResponse]],
+    async def step(
+        self, req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse | None:
         result = req.context.authorize_result
         if result is not None:

@@ -33,7 +33,13 @@ def _opt_str(value: object) -> str | None:
 
 
 def classify_jsonl(infile: TextIO, outfile: TextIO, errfile: TextIO) -> int:
-    """`whymail bounce classify`: add `reason` and `hard` to each JSON line; 1 if any was bad."""
+    """`whymail bounce classify`: add `reason` and `hard` to each JSON line; 1 if any was bad.
+
+    An optional `phase` in (the SMTP stage the reply answered: connect, helo, starttls, mail,
+    rcpt, data, or a common alias such as "RCPT TO") is used and left as it was sent; when it is
+    missing and the text names the stage, the stage read from the text is added as `phase`, so
+    that a reader sees what the reason went by.
+    """
     bad = False
     for lineno, line in enumerate(infile, 1):
         if not line.strip():
@@ -62,6 +68,9 @@ def classify_jsonl(infile: TextIO, outfile: TextIO, errfile: TextIO) -> int:
         )
         row["reason"] = result.reason
         row["hard"] = result.hard
+        if result.phase is not None and "phase" not in row:
+            # the stage the classifier read from the text; a caller's own `phase` stays as sent
+            row["phase"] = result.phase
         outfile.write(json.dumps(row, ensure_ascii=False) + "\n")
     return 1 if bad else 0
 

@@ -148,6 +148,8 @@ def test_parse_files_jsonl(tmp_path: Path) -> None:
         "diagnostic": "550 Unknown user kijitora@example.net",
         "reason": "filtered",
         "hard": False,
+        # the SMTP stage the reply answered ("... in reply to end of DATA command")
+        "phase": "data",
         "notes": [],
     }
 

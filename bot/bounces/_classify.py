@@ -21,10 +21,12 @@ MAX_SCAN: Final = 4096
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """A reason in Sisimai's vocabulary, and whether retrying the address is pointless."""
+    """A reason in Sisimai's vocabulary, whether retrying the address is pointless, and the SMTP
+    phase the reply answered (given, or read from the text; None when neither says)."""
 
     reason: str
     hard: bool | None
+    phase: str | None = None
 
 
 #: Every reason `classify` (and so `parse_bounce`) can return: a rule's reason always has a place
@@ -36,6 +38,7 @@ _WEAK: Final = Gate(_rules.WEAK_RULES, _rules.PRIORITY)
 _OVERRIDES: Final = Gate(_rules.OVERRIDES, _rules.PRIORITY)
 _PHASE_GATE: Final = Gate(_rules.PHASE_PATTERNS, _rules.PHASE_ORDER)
 _RANK: Final[dict[str, int]] = {r: i for i, r in enumerate(_rules.PRIORITY)}
+_PHASES: Final = frozenset(_rules.PHASE_ORDER)
 _PROVIDERS: Final = tuple(
     (entry, Gate(entry.rules, _rules.PRIORITY)) for entry in _rules.PROVIDER_RULES
 )
@@ -95,8 +98,21 @@ def find_code(text: str) -> int | None:
 
 
 def find_phase(norm: str, tokens: set[str] | None = None) -> str | None:
-    """The SMTP command the rejection answered, when the text says so."""
-    return _PHASE_GATE.best(norm, words(norm) if tokens is None else tokens)
+    """The SMTP stage (`_rules.PHASE_ORDER`) the rejection answered, when the text says so.
+
+    A transcript names the commands that succeeded before the one that failed, so the stage
+    named last in the text is the one that counts.
+    """
+    return _PHASE_GATE.last(norm, words(norm) if tokens is None else tokens)
+
+
+def canonical_phase(phase: str | None) -> str | None:
+    """A caller's name for an SMTP stage ("RCPT TO", "EHLO", Sisimai's "CONN") as one of
+    `_rules.PHASE_ORDER`; None for anything else, which then counts as not known."""
+    if not isinstance(phase, str):
+        return None
+    key = " ".join(phase.lower().replace("_", " ").replace("-", " ").split())
+    return _rules.PHASE_ALIASES.get(key, key if key in _PHASES else None)
 
 
 def _best(found: set[str]) -> str | None:
@@ -167,8 +183,10 @@ def classify(
 ) -> Classification:
     """Classify one remote reply; never raises, whatever the remote server sent.
 
-    A missing `phase` means "not known": an ESP's diagnostic almost always answers RCPT TO, so
-    "user unknown" stays userunknown unless the phase says the message body had been sent.
+    `phase` is the SMTP stage the reply answered (`canonical_phase` names); without it, the
+    phase is read from the text when the text names it. A phase not known means just that: an
+    ESP's diagnostic almost always answers RCPT TO, so "user unknown" stays userunknown unless
+    the phase (or a status saying the mailbox exists) says the message body had been sent.
     """
     return classify_reported(
         diagnostic, status=status, smtp_code=smtp_code, mx_host=mx_host, phase=phase
@@ -208,7 +226,7 @@ def classify_reported(
     cls = failure_class(status, smtp_code)
 
     reason: str | None = None
-    by_provider = False
+    by_provider = by_status = False
     tokens = words(norm) if norm else _NO_WORDS
     if norm:
         provider = _provider(mx_host, norm)
@@ -221,34 +239,60 @@ def classify_reported(
             # A specific status counts as much as a phrase: only a higher-priority phrase beats it.
             coded = _best({r for r in (_strong_status(status), _strong_status(text_status)) if r})
             below = _RANK.get(coded, len(_RANK)) if coded is not None else None
-            reason = _STRONG.best(norm, tokens, below) or coded
+            reason = _STRONG.best(norm, tokens, below)
+            if reason is None:
+                reason, by_status = coded, coded is not None
     if reason is None:
         reason = _status_reason(status)
+        by_status = reason is not None
     if reason is None and cls == "2" and (not in_bounce or (status or "").startswith("2.")):
         # In a bounce's prose a bare "250" or "222" is a transcript line or a byte count.
         reason = "delivered"
 
-    phase = (phase or "").lower() or None
-    if phase is None and norm and (reason is None or reason == "userunknown"):
+    phase = canonical_phase(phase)
+    if phase is None and norm:
         phase = find_phase(norm, tokens)
-    if reason is None:
-        if phase == "connect" and cls in ("4", "5"):
-            reason = "blocked"
-        elif phase == "mail" and cls in ("4", "5"):
-            reason = "rejected"
+    if reason is None and cls in ("4", "5"):
+        # A refusal before any address was sent is about the sending host or the sender.
+        reason = _rules.PHASE_REASONS.get(phase or "")
     if reason is None and norm:
         reason = _WEAK.best(norm, tokens)
-    if reason == "userunknown" and not by_provider and _strong_status(status) != "userunknown":
-        address_status = status is not None and status.partition(".")[2] in _rules.ADDRESS_STATUSES
-        # Only a remote server's reply (it has a reply code) can be a filter's; a reporting MTA
-        # that says "unknown user" in its own words looked the mailbox up itself.
-        remote = relayed or smtp_code is not None
-        if phase == "data" or (in_bounce and phase is None and remote and not address_status):
-            # "user unknown" only after the message body was sent is the recipient's own filter
-            # speaking (the mailbox exists, it refused this message); a 5.1.1 still means no user.
-            reason = "filtered"
+    if reason in _rules.ADDRESS_REASONS and not by_provider:
+        reason = _address_reason(reason, status, phase, in_bounce, relayed or smtp_code is not None)
     if reason is None:
         if not norm and cls is None:
-            return Classification("undefined", None)
+            return Classification("undefined", None, phase)
         reason = "undefined"
-    return Classification(reason, is_hard(reason, cls))
+    hard = is_hard(reason, cls)
+    if by_status and cls == "4" and hard and _STRONG.best(norm, tokens) != reason:
+        # Only a status said it, and the status says "temporary": not proof the address is gone.
+        # (A server that also says "no such user" in words is believed: hard.)
+        hard = False
+    return Classification(reason, hard, phase)
+
+
+def _address_reason(
+    reason: str, status: str | None, phase: str | None, in_bounce: bool, remote: bool
+) -> str:
+    """What "no such user" (or host) means at the SMTP stage where the server said it.
+
+    At MAIL FROM the reply is about the sender, whose address is what was refused (rejected).
+    After DATA, or with a status saying the mailbox exists (X.2.0), the mailbox is there and
+    the recipient's side refused this one message: Sisimai's `filtered`, soft. So is a bounce's
+    bare "550 User unknown" from a remote server (it has a reply code; a reporting MTA that says
+    it in its own words looked the mailbox up itself) when the transcript does not place it at
+    RCPT TO and no address status backs it. A status that itself says the address is wrong
+    (5.1.1) keeps the reason, whatever the stage.
+    """
+    sub = status.partition(".")[2] if status else ""
+    if _rules.STRONG_STATUS.get(sub) == reason:
+        return reason
+    if phase == "mail":
+        return "rejected"
+    if reason != "userunknown" or phase == "rcpt":
+        return reason
+    if phase == "data" or sub in _rules.MAILBOX_EXISTS_STATUSES:
+        return "filtered"
+    if in_bounce and phase is None and remote and sub not in _rules.ADDRESS_STATUSES:
+        return "filtered"
+    return reason

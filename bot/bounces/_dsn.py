@@ -6,10 +6,12 @@ where the returned original begins, then split into one block per recipient addr
 transcripts per recipient dialogue). Amazon SES notifications (JSON in the body, also when a
 relay folded its lines) and ARF complaints (one row per reported recipient) are read too.
 
-The SMTP phase comes from each recipient's own part of the text, and it matters: a bare "550
-User unknown" that the transcript does not place at RCPT TO is read as the recipient's filter,
-as Sisimai does. Broken structure is repaired rather than given up on: a multipart whose
-declared boundary is wrong, a bounce forwarded inside another bounce.
+The SMTP phase comes from each recipient's own reply first, then from its part of the text
+(RFC 3464 fields carry no command; only the Diagnostic-Code's words and the MTA's prose name
+it), and it matters: a bare "550 User unknown" that the transcript does not place at RCPT TO is
+read as the recipient's filter, as Sisimai does. Each row keeps the phase it was read with.
+Broken structure is repaired rather than given up on: a multipart whose declared boundary is
+wrong, a bounce forwarded inside another bounce.
 
 Everything is bounded: the email is truncated before parsing, parts, nesting, recipients and
 text are capped, so a hostile or broken message costs a few milliseconds and yields no rows
@@ -57,7 +59,12 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class BouncedRecipient:
-    """One recipient of a bounce, with the remote text and what it means."""
+    """One recipient of a bounce, with the remote text and what it means.
+
+    `phase` is the SMTP stage the remote reply answered (connect, helo, starttls, mail, rcpt,
+    data), as the recipient's reply or its part of the bounce names it; None when neither does.
+    It is kept because it changes what a reply means ("user unknown" after DATA is a filter).
+    """
 
     recipient: str
     status: str | None
@@ -66,6 +73,7 @@ class BouncedRecipient:
     reason: str
     hard: bool | None
     mx_host: str | None = None
+    phase: str | None = None
 
 
 class Cut(StrEnum):
@@ -461,8 +469,11 @@ def _one(
     """
     diagnostic = " ".join(diagnostic.split())[:MAX_DIAGNOSTIC]
     diag_norm = normalise(diagnostic) if diagnostic else ""
-    context_norm = normalise(context) if context else ""
-    phase = find_phase(f"{diag_norm} {context_norm}") if context_norm or diag_norm else None
+    # The reply itself first (an Exim or Sendmail transcript line is the diagnostic), then the
+    # recipient's part of the bounce (Postfix writes "(in reply to ... command)" there).
+    phase = find_phase(diag_norm) if diag_norm else None
+    if phase is None and context and context != diagnostic:
+        phase = find_phase(normalise(context))
     code = smtp_code if smtp_code is not None else find_code(diag_norm)
     provider_host = provider_host or mx_host
     result = classify_reported(
@@ -500,6 +511,7 @@ def _one(
         reason=result.reason,
         hard=result.hard,
         mx_host=mx_host,
+        phase=result.phase,
     )
 
 
@@ -607,15 +619,7 @@ def _from_dsn(walk: _Walk, human: str) -> list[BouncedRecipient]:
         if _X_UNIX.match(diag) and row.reason in _LOCAL_PROGRAM_REASONS:
             # X-Unix: a local delivery program (procmail, a pipe) failed; its words are not a
             # remote server's verdict on the address.
-            row = BouncedRecipient(
-                row.recipient,
-                row.status,
-                row.smtp_code,
-                row.diagnostic,
-                "mailererror",
-                False,
-                row.mx_host,
-            )
+            row = replace(row, reason="mailererror", hard=False)
         rows.append(row)
     return rows
 
@@ -865,10 +869,7 @@ def _parse(msg: Message, depth: int, cuts: _Cuts) -> list[BouncedRecipient]:
     if "@googlegroups.com" in failed_to and not walk.dsn:
         # Google Groups answers in the poster's language; the format itself says "you may not
         # post to this group or it does not exist", which is a rejection of the sender.
-        return [
-            BouncedRecipient(r.recipient, r.status, r.smtp_code, r.diagnostic, "rejected", False)
-            for r in _from_text(human, msg, walk)
-        ]
+        return [replace(r, reason="rejected", hard=False) for r in _from_text(human, msg, walk)]
     if not walk.dsn and _is_autoreply(msg, human):
         sender = _clean_addr(str(msg.get("from") or ""))
         text = " ".join(human.split())[:MAX_DIAGNOSTIC]

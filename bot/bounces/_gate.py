@@ -220,6 +220,16 @@ class Gate:
         """Numbers (in `patterns` order) of the patterns a text with these words must run."""
         return self._table.candidates(words)
 
+    def entries(self) -> tuple[tuple[str, str], ...]:
+        """Each (name, pattern source) in `candidates` numbering, without compiling any, so that
+        a report can say which rule entry a candidate is."""
+        table = self._table
+        return tuple(zip(table.names, table.sources, strict=True))
+
+    def regex(self, i: int) -> re.Pattern[str]:
+        """Entry `i` (in `candidates` numbering) compiled, for `search`."""
+        return self._table.regex(i)
+
     def patterns(self) -> Iterator[tuple[str, re.Pattern[str]]]:
         """Each (name, compiled pattern) in priority order, compiling them all."""
         table = self._table
@@ -243,6 +253,19 @@ class Gate:
             if search(table.compiled[i] or table.regex(i), text):
                 return table.names[i]
         return None
+
+    def last(self, text: str, words: set[str]) -> str | None:
+        """The name whose match starts furthest into `text`; at one position, the first in
+        priority order. For markers that tell where in a dialogue a text stands, where the last
+        one named is the one that counts."""
+        table = self._table
+        best: str | None = None
+        at = -1
+        for i in table.candidates(words):
+            start = last_start(table.compiled[i] or table.regex(i), text)
+            if start > at:
+                best, at = table.names[i], start
+        return best
 
 
 class _Table:
@@ -320,6 +343,23 @@ def search(rx: re.Pattern[str], text: str) -> bool:
             return True
         m = rx.search(text, start + 1)
     return False
+
+
+def last_start(rx: re.Pattern[str], text: str) -> int:
+    """Where the last match of `rx` (from `compile_rule`) not starting inside a word begins,
+    or -1."""
+    found = -1
+    m = rx.search(text)
+    while m is not None:
+        start = m.start()
+        if (
+            start == 0
+            or start == len(text)
+            or not (_word_char(text[start - 1]) and _word_char(text[start]))
+        ):
+            found = start
+        m = rx.search(text, start + 1)
+    return found
 
 
 def words(text: str) -> set[str]:

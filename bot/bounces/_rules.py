@@ -416,6 +416,10 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
     "userunknown": (
         r"\buser (?:name )?(?:is )?unknown",
         r"\busername (?:is )?unknown",
+        # the same words in the other order ("recipient unknown", "mailbox is unknown here")
+        r"\b(?:recipient|mailbox|addressee|local[- ]?part)(?: address)? (?:is )?unknown\b",
+        # "no such user" said as "nobody / no one / no user here by that name"
+        r"\b(?:nobody|no one|no user|no mailbox) (?:here )?(?:by|with|under) (?:that|this) name\b",
         r"unknown (?:user|recipient|mailbox|local[- ]?part|address|account)",
         r"(?:no such|invalid|unknown|bad) (?:user|recipient|mailbox|address|account|local)",
         r"(?:user|recipient|mailbox|address|account|addressee)(?: address)? "
@@ -634,7 +638,6 @@ STRONG_STATUS: Final[dict[str, str]] = {
     "7.23": "authfailure",
     "7.25": "requireptr",
     "7.26": "authfailure",
-    "7.27": "notaccept",
     "7.509": "authfailure",
     "7.515": "authfailure",
     # Microsoft's own 5.7.6xx-5.7.7xx range: its block lists, then its reputation verdicts
@@ -643,123 +646,207 @@ STRONG_STATUS: Final[dict[str, str]] = {
     **{f"7.{n}": "blocked" for n in range(700, 710)},
 }
 
-# Status codes (RFC 3463/5248/7372 registry) that are specific enough to decide the reason when
-# the text does not. x.0.0, 5.7.1, 5.5.0 and friends are deliberately absent: MTAs synthesise
-# them or use them as catch-alls, and the text must decide.
-STATUS_REASONS: Final[dict[str, str]] = {
-    "1.1": "userunknown",
-    "1.2": "hostunknown",
-    "1.3": "userunknown",
-    "1.4": "userunknown",
-    "1.5": "delivered",
-    "1.6": "hasmoved",
-    "1.7": "rejected",
-    "1.8": "rejected",
-    "1.10": "notaccept",
-    "1.351": "userunknown",
-    "2.0": "filtered",
-    "2.1": "suspend",
-    "2.2": "mailboxfull",
-    "2.3": "exceedlimit",
-    "2.4": "systemerror",
-    "3.0": "systemerror",
-    "3.1": "systemfull",
-    "3.2": "notaccept",
-    "3.3": "systemerror",
-    "3.4": "mesgtoobig",
-    "3.5": "systemerror",
-    "4.0": "networkerror",
-    "4.1": "expired",
-    "4.2": "networkerror",
-    "4.3": "systemerror",
-    "4.4": "hostunknown",
-    "4.5": "toomanyconn",
-    "4.6": "networkerror",
-    "4.7": "expired",
-    "4.312": "networkerror",
-    "4.316": "expired",
-    "5.1": "syntaxerror",
-    "5.2": "syntaxerror",
-    "5.3": "toomanyconn",
-    "5.4": "syntaxerror",
-    "5.5": "syntaxerror",
-    "5.6": "syntaxerror",
-    "6.0": "contenterror",
-    "6.1": "contenterror",
-    "6.2": "contenterror",
-    "6.3": "contenterror",
-    "6.4": "contenterror",
-    "6.5": "contenterror",
-    "6.6": "contenterror",
-    "6.7": "contenterror",
-    "6.8": "contenterror",
-    "6.9": "contenterror",
-    "6.10": "contenterror",
-    "7.2": "rejected",
-    "7.3": "securityerror",
-    "7.4": "securityerror",
-    "7.5": "securityerror",
-    "7.6": "securityerror",
-    "7.7": "policyviolation",
-    "7.8": "securityerror",
-    "7.9": "policyviolation",
-    "7.10": "failedstarttls",
-    "7.11": "failedstarttls",
-    "7.13": "suspend",
-    "7.14": "securityerror",
-    "7.15": "securityerror",
-    "7.16": "mailboxfull",
-    "7.17": "hasmoved",
-    "7.18": "hasmoved",
-    "7.19": "hasmoved",
-    "7.20": "authfailure",
-    "7.21": "authfailure",
-    "7.22": "authfailure",
-    "7.23": "authfailure",
-    "7.24": "authfailure",
-    "7.25": "requireptr",
-    "7.26": "authfailure",
-    "7.27": "notaccept",
-    "7.28": "spamdetected",
-    "7.29": "authfailure",
-    "7.30": "authfailure",
-    "7.509": "authfailure",
-    "7.515": "authfailure",
+# The meaning of an enhanced status code (RFC 3463 class.subject.detail, with the later entries of
+# the IANA registry: RFC 4954, 5248, 6710, 7293, 7372, 7505, 8617), used only when no phrasing
+# decided, so it must be right whatever text came with the code. Only subject.detail pairs whose
+# registry meaning names one reason are listed; the class decides temporary or permanent
+# (`failure_class`), never the reason. Left out on purpose, because the registry entry names no
+# single cause or MTAs use the code for other things:
+#   x.0.0, x.1.0, x.2.0, x.5.0, x.7.0   "other or undefined" (MTAs synthesise them)
+#   x.1.4 ambiguous address, x.1.5 / x.1.9 not failures, x.2.4 list expansion, x.3.3 features,
+#   x.3.6 priority changed, x.7.1 (blocklists, spam, DMARC, relaying, policy all use it),
+#   x.7.15 priority too low, x.7.19 RRVS test incomplete, x.7.28 (registered as "mail flood",
+#   used for connection limits too), x.7.30 (REQUIRETLS, used by Gmail for unauthenticated mail).
+RFC3463_REASONS: Final[dict[str, str]] = {
+    # X.1: addressing. The recipient's address ...
+    "1.1": "userunknown",  # bad destination mailbox address
+    "1.2": "hostunknown",  # bad destination system address
+    "1.3": "userunknown",  # bad destination mailbox address syntax
+    "1.6": "hasmoved",  # destination mailbox has moved, no forwarding address
+    "1.10": "notaccept",  # recipient address has null MX (RFC 7505)
+    # ... or the sender's
+    "1.7": "rejected",  # bad sender's mailbox address syntax
+    "1.8": "rejected",  # bad sender's system address
+    # X.2: the mailbox (it exists: RFC 3463 says so for every X.2 code)
+    "2.1": "suspend",  # mailbox disabled, not accepting messages
+    "2.2": "mailboxfull",  # mailbox full
+    "2.3": "exceedlimit",  # message length exceeds administrative limit (per mailbox)
+    # X.3: the destination mail system
+    "3.0": "systemerror",  # other mail system status
+    "3.1": "systemfull",  # mail system full
+    "3.2": "notaccept",  # system not accepting network messages
+    "3.4": "mesgtoobig",  # message too big for system
+    "3.5": "systemerror",  # system incorrectly configured
+    # X.4: network and routing
+    "4.0": "networkerror",  # other or undefined network or routing status
+    "4.1": "expired",  # no answer from host (Sisimai files connection failures under expired)
+    "4.2": "networkerror",  # bad connection
+    "4.3": "systemerror",  # directory server failure
+    "4.4": "hostunknown",  # unable to route (no MX, no address for the domain)
+    "4.5": "toomanyconn",  # mail system congestion
+    "4.6": "networkerror",  # routing loop detected
+    "4.7": "expired",  # delivery time expired
+    # X.5: the SMTP dialogue itself
+    "5.1": "syntaxerror",  # invalid command
+    "5.2": "syntaxerror",  # syntax error
+    "5.3": "toomanyconn",  # too many recipients (Sisimai's toomanyconn covers both)
+    "5.4": "syntaxerror",  # invalid command arguments
+    "5.5": "syntaxerror",  # wrong protocol version
+    "5.6": "syntaxerror",  # authentication exchange line too long (RFC 4954)
+    # X.6: content and media
+    **{f"6.{n}": "contenterror" for n in range(0, 11)},
+    # X.7: security and policy
+    "7.2": "rejected",  # mailing list expansion prohibited (for this sender)
+    "7.3": "securityerror",  # security conversion required but not possible
+    "7.4": "securityerror",  # security features not supported
+    "7.5": "securityerror",  # cryptographic failure
+    "7.6": "securityerror",  # cryptographic algorithm not supported
+    "7.7": "securityerror",  # message integrity failure
+    "7.8": "securityerror",  # authentication credentials invalid (RFC 4954)
+    "7.9": "securityerror",  # authentication mechanism is too weak
+    "7.10": "failedstarttls",  # encryption needed
+    "7.11": "failedstarttls",  # encryption required for requested authentication mechanism
+    "7.12": "securityerror",  # a password transition is needed
+    "7.13": "suspend",  # user account disabled (RFC 5248)
+    "7.14": "securityerror",  # trust relationship required
+    "7.16": "mesgtoobig",  # message is too big for the specified priority (RFC 6710)
+    "7.17": "hasmoved",  # mailbox owner has changed (RFC 7293)
+    "7.18": "hasmoved",  # domain owner has changed (RFC 7293)
+    "7.20": "authfailure",  # no passing DKIM signature found (RFC 7372)
+    "7.21": "authfailure",  # no acceptable DKIM signature found
+    "7.22": "authfailure",  # no valid author-matched DKIM signature found
+    "7.23": "authfailure",  # SPF validation failed
+    "7.24": "authfailure",  # SPF validation error
+    "7.25": "requireptr",  # reverse DNS validation failed
+    "7.26": "authfailure",  # multiple authentication checks failed
+    "7.27": "rejected",  # sender address has null MX (RFC 7505): the sender's domain
+    "7.29": "authfailure",  # ARC validation failure (RFC 8617)
 }
+
+# Codes outside the registry that one vendor documents, with that vendor's meaning.
+VENDOR_STATUS_REASONS: Final[dict[str, str]] = {
+    "1.351": "userunknown",  # Exchange: recipient not found by the remote server
+    "4.312": "networkerror",  # Exchange: DNS query failed
+    "4.316": "expired",  # Exchange: connection refused or timed out for too long
+    "7.509": "authfailure",  # Microsoft 365: DMARC reject
+    "7.515": "authfailure",  # Outlook.com: high-volume sender without SPF, DKIM and DMARC
+}
+
+#: What `_status_reason` reads when no phrasing decided.
+STATUS_REASONS: Final[dict[str, str]] = {**RFC3463_REASONS, **VENDOR_STATUS_REASONS}
 
 # Statuses (subject.detail) that themselves say the address is wrong, so that a "user unknown"
 # in a bounce stays userunknown even when the transcript does not name the SMTP command.
 ADDRESS_STATUSES: Final[frozenset[str]] = frozenset({"1.0", "1.1", "1.3", "1.351"})
 
-# The SMTP command a rejection answered ("in reply to end of DATA command", Exim's "after RCPT
-# TO", Sendmail's ">>> DATA"), so that the phase can refine the reason.
+# Statuses that say the mailbox exists (RFC 3463: "The mailbox exists, but something about the
+# destination mailbox has caused the sending of this DSN"): a "user unknown" worded with one is
+# the recipient's side refusing this message, not a missing address, as after DATA. X.2.1
+# ("mailbox disabled") is left out: servers word plain unknown users with it as often.
+MAILBOX_EXISTS_STATUSES: Final[frozenset[str]] = frozenset({"2.0"})
+
+# The SMTP command a reply answered, by families of phrasing rather than one MTA's sentence:
+#   "<verb> <command>"  Postfix "(in reply to RCPT TO command)", Exim "SMTP error from remote
+#                       mail server after RCPT TO:<...>", "after pipelined DATA", "in response
+#                       to the MAIL FROM command", "error following RCPT"
+#   "in <command>"      the explicit command names after "in", "at" or "on" ("User unknown in
+#                       RCPT TO", "rejected at MAIL FROM"); bare "data" is too common a word
+#   ">>> <command>"     Sendmail, Courier and v5 transcripts ("... while talking to mx: >>> DATA
+#                       <<< 554 ..."), and gateways that draw the arrows the other way ("Sent
+#                       <<< RCPT TO:<...>  Received >>> 550 ...")
+#   "[<command>]"       a command in brackets after the reply ("... [RCPT_TO]", "[MAIL_FROM]")
+#   "rejected address"  a reporting MTA's summary that the remote server refused the address
+#                       itself ("Remote SMTP server has rejected address"), which is RCPT TO
+#   qmail-remote        "Connected to ... but greeting failed / my name was rejected / sender was
+#                       rejected", "... does not like recipient", "... failed on DATA command",
+#                       "... failed after I sent the message"
+#   "did not like our"  DragonFly DMA ("did not like our RCPT TO", "did not like our final DATA")
+#   "while <doing>"     Postfix's lost connections and timeouts ("while sending RCPT TO",
+#                       "while receiving the initial server greeting", "while sending end of data")
+# Phases are the SMTP stages in dialogue order; `find_phase` takes the one named last in a text,
+# since a transcript lists the commands that succeeded before the one that failed.
+# "following" and "during" only before RCPT: "the following mail", "during data transfer" are
+# prose.
+_STAGE_VERBS: Final = r"\b(?:in reply to|in response to|after|while sending)"
+_AT_COMMAND: Final = r"\b(?:in|at|on) (?:the )?"
+_ARROW: Final = r"(?:>>>|<<<) ?\b"
 PHASE_PATTERNS: Final[dict[str, tuple[str, ...]]] = {
-    "data": (
-        r"\b(?:in reply to|after) (?:end of )?data\b",
-        r">>> data\b",
-        r"\bdid not like our final data\b",
-        r"\bfailed after i sent the message\b",
-        r"\bsmtp command data\b",
+    "connect": (
+        r"\bafter (?:the )?(?:initial connection|connect|greeting|banner)\b",
+        r"\bwhile receiving the (?:initial )?(?:server )?greeting\b",
+        r"\bbut greeting failed\b",
+        r"\brefused to talk to me\b",
+        r"\b(?:during|in) (?:the )?greeting\b(?: wait\b)?",
+    ),
+    "helo": (
+        _STAGE_VERBS + r" (?:the )?(?:helo|ehlo|lhlo)\b",
+        _ARROW + r"(?:helo|ehlo|lhlo)\b",
+        r"\bwhile performing the (?:helo|ehlo|lhlo)\b",
+        r"\bmy name was rejected\b",
+    ),
+    "starttls": (_STAGE_VERBS + r" (?:the )?starttls\b", _ARROW + r"starttls\b"),
+    "mail": (
+        _STAGE_VERBS + r" (?:the )?mail from\b",
+        _AT_COMMAND + r"mail from\b",
+        _ARROW + r"mail from\b",
+        r"\[mail_from\]",
+        r"\bdid not like our mail from\b",
+        r"\bbut sender was rejected\b",
     ),
     "rcpt": (
-        r"\b(?:in reply to|after) rcpt\b",
-        r">>> rcpt to\b",
+        r"\b(?:in reply to|in response to|after|following|during|while sending) (?:the )?"
+        r"(?:pipelined )?rcpt\b",
+        _AT_COMMAND + r"rcpt to\b",
+        _ARROW + r"rcpt to\b",
         r"\bdid not like our rcpt\b",
+        r"\b(?:server|host) (?:has )?rejected (?:the )?(?:recipient )?address\b",
         r"\bdoes not like recipient\b",
-        r"\berror following rcpt\b",
-        r"\bfollowing rcpt\b",
         r"\bmost progress was rcpt\b",
         r"\bsmtp:rcpt\b",
         r"\[rcpt_to\]",
     ),
-    "mail": (r"\b(?:in reply to|after) mail\b", r">>> mail from\b"),
-    "connect": (
-        r"\bafter (?:initial connection|connect)\b",
-        r"\b(?:after|in reply to) (?:helo|ehlo)\b",
-        r"\brefused to talk to me\b",
+    "data": (
+        _STAGE_VERBS + r" (?:the )?(?:end of )?(?:pipelined )?data\b",
+        _STAGE_VERBS + r" (?:the )?(?:message content|data block|message body)\b",
+        _AT_COMMAND + r"(?:end of data|data command)\b",
+        _ARROW + r"data\b",
+        r"\bdid not like our (?:final )?data\b",
+        r"\bfailed on data command\b",
+        r"\bfailed after i sent the message\b",
+        r"\bsmtp command data\b",
     ),
 }
-PHASE_ORDER: Final[tuple[str, ...]] = ("data", "rcpt", "mail", "connect")
+#: The SMTP stages in dialogue order; at one position, the later stage wins.
+PHASE_ORDER: Final[tuple[str, ...]] = ("data", "rcpt", "mail", "starttls", "helo", "connect")
+
+# Other names callers (ESP payloads, Sisimai's `smtpcommand`, people) use for those stages.
+PHASE_ALIASES: Final[dict[str, str]] = {
+    "conn": "connect",
+    "connection": "connect",
+    "greeting": "connect",
+    "banner": "connect",
+    "ehlo": "helo",
+    "lhlo": "helo",
+    "tls": "starttls",
+    "mail from": "mail",
+    "rcpt to": "rcpt",
+    "end of data": "data",
+    "eod": "data",
+    "body": "data",
+}
+
+# A refusal with nothing else to go on, by the stage it came at: before MAIL FROM it is about
+# the connecting host (blocked), at MAIL FROM about the sender (rejected). Later stages say
+# nothing by themselves.
+PHASE_REASONS: Final[dict[str, str]] = {
+    "connect": "blocked",
+    "helo": "blocked",
+    "mail": "rejected",
+}
+
+# Reasons that say an address does not exist, which the stage can turn into another
+# (`_classify._address_reason`).
+ADDRESS_REASONS: Final[frozenset[str]] = frozenset({"userunknown", "hostunknown"})
 
 # Reasons that are not delivery failures, so neither hard nor soft.
 NON_FAILURES: Final[frozenset[str]] = frozenset({"delivered", "feedback", "vacation"})

@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="explain bounce emails (.eml)",
         description="One JSON line per failed recipient of each bounce email: recipient, "
         "status, smtp_code, diagnostic, reason, hard, and notes: what of the email was not "
-        "read (a size, part or nesting limit), also printed to stderr.",
+        "read (a size, part or nesting limit), also printed to stderr. A delivery report or "
+        "an auto-reply gives its recipients with reason delivered or vacation and hard null, "
+        "and stderr says the file has no failed recipient.",
     )
     parse_cmd.add_argument("files", nargs="+", metavar="FILE.eml")
 

@@ -75,20 +75,21 @@ def classify_jsonl(infile: TextIO, outfile: TextIO, errfile: TextIO) -> int:
     return 1 if bad else 0
 
 
-# What `bounce parse` leaves out: a delivery report or an out-of-office reply is not a reason
-# why mail did not arrive. A complaint (feedback) stays in: it explains why the ESP now
-# suppresses the address, which is exactly what an agent asks about.
+# Not a failure: a delivery report or an out-of-office reply says the message arrived. They are
+# printed all the same (their reason says so, `hard` is null), because an agent who pastes one
+# asking "why did it bounce?" needs to hear that it did not.
 _NOT_FAILED = frozenset({"delivered", "vacation"})
 
 
 def parse_files_jsonl(paths: Sequence[str], outfile: TextIO, errfile: TextIO) -> int:
-    """`whymail bounce parse FILE.eml ...`: one JSON line per failed recipient.
+    """`whymail bounce parse FILE.eml ...`: one JSON line per recipient the email reports on.
 
-    A recipient counts as failed unless its reason is `delivered` or `vacation`; complaint
-    (`feedback`) rows are printed, because a complaint is why a later send is suppressed. What
-    the parser did not read (a cut) is in each row's `notes` and on `errfile`, once per file,
-    so that a file with no row, or too few, says why. A file with no failed recipient is
-    reported on `errfile`; only an unreadable file makes the exit status non-zero.
+    Failed recipients carry their reason and hard/soft; complaint (`feedback`) rows are printed,
+    because a complaint is why a later send is suppressed; a recipient reported as delivered or
+    answered by an auto-reply is printed with that reason and `hard: null`, and the file is
+    named on `errfile` as having no failed recipient. What the parser did not read (a cut) is in
+    each row's `notes` and on `errfile`, once per file, so that a file with no row, or too few,
+    says why. Only an unreadable file makes the exit status non-zero.
     """
     status = 0
     for path in paths:
@@ -100,12 +101,11 @@ def parse_files_jsonl(paths: Sequence[str], outfile: TextIO, errfile: TextIO) ->
             status = 1
             continue
         notes = [str(note) for note in report.notes]
-        rows = [row for row in report.recipients if row.reason not in _NOT_FAILED]
-        if not rows:
+        if all(row.reason in _NOT_FAILED for row in report.recipients):
             print(f"{path}: no failed recipient found", file=errfile)
         for note in notes:
             print(f"{path}: {note}", file=errfile)
-        for row in rows:
+        for row in report.recipients:
             record: dict[str, object] = asdict(row)
             record.pop("mx_host", None)
             record["notes"] = notes

@@ -95,6 +95,29 @@ def test_real_world_texts(text: str, reason: str) -> None:
     assert classify(text).reason == reason
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "El grupo ventas-norte no existe o ha sido eliminado por su propietario.",
+        "Você não tem permissão para postar neste grupo; peça acesso ao administrador.",
+        "Le groupe equipe-compta n'existe pas, ou son adresse a changé.",
+        "Il gruppo clienti-2026 non esiste più su questo server.",
+        "Die Gruppe support-intern existiert nicht mehr (gelöscht am 2. Mai).",
+        "Sie sind nicht berechtigt, Beiträge zu posten; treten Sie der Gruppe zuerst bei.",
+        "De groep facturen bestaat niet of is door de beheerder opgeheven.",
+        "Du har ikke tillatelse til å poste i denne gruppen.",
+    ],
+)
+def test_a_group_refusing_a_post_is_rejected_in_every_language_lists_ship(text: str) -> None:
+    assert classify(text).reason == "rejected"
+
+
+def test_a_group_word_alone_is_no_refusal() -> None:
+    assert classify("Die Gruppe hat Ihre Nachricht erhalten und weitergeleitet.").reason != (
+        "rejected"
+    )
+
+
 def test_status_alone_decides_when_the_text_is_silent() -> None:
     assert classify("", status="5.1.1").reason == "userunknown"
     assert classify("Delivery failed", status="4.2.2").reason == "mailboxfull"

@@ -173,8 +173,14 @@ def test_parse_files_jsonl_prints_failures_and_complaints_only(tmp_path: Path) -
     ]
     out, err = io.StringIO(), io.StringIO()
     assert parse_files_jsonl(paths, out, err) == 0
-    reasons = [json.loads(line)["reason"] for line in out.getvalue().splitlines()]
-    assert reasons == ["feedback", "filtered"]
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(r["reason"], r["hard"]) for r in rows] == [
+        ("delivered", None),
+        ("vacation", None),
+        ("feedback", None),
+        ("filtered", False),
+    ]
+    assert rows[0]["recipient"] == "ok@example.net"
     assert "delivered.eml: no failed recipient found" in err.getvalue()
     assert "rfc3834-02.eml: no failed recipient found" in err.getvalue()
 

@@ -361,7 +361,16 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"mail from [^ ]+ (?:rejected|refused|denied)(?! for policy)",
         r"(?:group|list) you tried to contact",
         r"not have permission to post",
-        r"\b5\.7\.1 [^ ]{0,40} ?access denied \(?in reply to mail from",
+        # A mailing list or group refusing a post (it may not exist, or the sender may not post
+        # to it), as list servers word it in the languages they ship: es, pt, fr, it, de, nl,
+        # nb. Each names the group and either its absence or the missing permission.
+        r"(?:grupo|groupe|gruppo|gruppe|groep) [^.]{0,80}(?:no exist\w*|não exist\w*"
+        r"|n'existe pas|non esist\w*|nicht exist\w*|existiert nicht|bestaat niet"
+        r"|niet bestaa\w*|ikke finnes|finnes ikke|eksisterer ikke)",
+        r"(?:permisos? (?:necesarios? )?para publicar|permissão para (?:publicar|postar)"
+        r"|autorisée? à (?:lui )?envoyer|autorizzazione a pubblicare"
+        r"|berechtigt[^.]{0,30}(?:zu posten|zum posten)|zum posten [^.]{0,30}berechtigt"
+        r"|toestemming om (?:te )?(?:posten|plaatsen)|tillatelse til å (?:poste|publisere))",
     ),
     "policyviolation": (
         r"\b(?:policy|policies)\b",

@@ -112,6 +112,23 @@ def test_a_group_refusing_a_post_is_rejected_in_every_language_lists_ship(text: 
     assert classify(text).reason == "rejected"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "451 4.7.1 Sua mensagem foi retida pelo anti-spam; aguarde a confirmação do remetente",
+        "550 E-mail retido pelo filtro AntiSpam: o remetente precisa se cadastrar",
+        "451 Mensagem retenida por el antispam del destinatario",
+        "450 Message held by anti-spam service, awaiting sender verification (reply to the "
+        "challenge email)",
+        "550 This address is protected by a challenge-response system",
+        "451 aguardando autorização do destinatário para liberar a mensagem",
+    ],
+)
+def test_an_anti_spam_hold_waiting_for_an_answer_is_the_recipients_filter(text: str) -> None:
+    result = classify(text)
+    assert (result.reason, result.hard) == ("filtered", False)
+
+
 def test_a_group_word_alone_is_no_refusal() -> None:
     assert classify("Die Gruppe hat Ihre Nachricht erhalten und weitergeleitet.").reason != (
         "rejected"

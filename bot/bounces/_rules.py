@@ -70,6 +70,17 @@ OVERRIDES: Final[dict[str, tuple[str, ...]]] = {
     ),
     # cPanel's Exim template for a recipient domain it could not deliver to at all
     "hostunknown": (r"the account or domain may not exist, they may be blacklisted",),
+    # The recipient's anti-spam service holding mail until someone confirms the sender (UOL, BOL
+    # and Terra in Brazil; challenge-response filters elsewhere). The word "spam" in it would
+    # read as a verdict on the message; it is the recipient's filter waiting for an answer.
+    "filtered": (
+        r"(?:retid[ao]|retenid[ao]|held|quarantined) (?:pel[oa]|por|by)"
+        r"(?: (?:o|a|el|la|the))? (?:filtro |service )?anti-?spam",
+        r"aguard\w+ (?:a )?(?:confirma\w+|autoriza\w+|libera\w+) d[oa] (?:remetente|destinat\w+)",
+        r"(?:awaiting|waiting for|pending) (?:the )?(?:sender|recipient)'?s? "
+        r"(?:confirmation|verification|approval|authori[sz]ation)",
+        r"challenge[- ]response",
+    ),
 }
 
 # Microsoft's block-list codes S3140-S3159, spelled out so that the words themselves select it.
@@ -627,8 +638,8 @@ PROVIDER_RULES: Final[tuple[ProviderRules, ...]] = (
         {"blocked": (r"\bblocked\b",)},
     ),
     ProviderRules(
-        frozenset({"uol", "bol"}),
-        ("antispam uol", "uol.com.br"),
+        frozenset({"uol", "bol", "terra"}),
+        ("antispam uol", "uol.com.br", "bol.com.br", "terra.com.br"),
         {"filtered": (r"anti-?spam",)},
     ),
 )

@@ -646,3 +646,33 @@ def test_bounce_parse_says_why_a_cut_file_has_no_failed_recipient(tmp_path: Path
         f"{cut}: no failed recipient found",
         f"{cut}: only the first 64 MIME parts were read",
     ]
+
+
+def test_a_recipient_reported_by_two_mtas_gets_one_row_the_fuller_report() -> None:
+    # A relay's own report ("unrecoverable error", no code) and the final MTA's DSN for the same
+    # address, both in one bounce: one row, the one with a status and the remote reply.
+    report = MIMEMultipart("report", report_type="delivery-status")
+    report["From"] = "MAILER-DAEMON@relay.example.org"
+    report["To"] = "sender@example.com"
+    report.attach(MIMEText("Delivery to the following recipients failed.\n"))
+    status = MIMEBase("message", "delivery-status")
+    status.set_payload(
+        [
+            _fields(Reporting_MTA="dns; relay.example.org"),
+            _fields(Final_Recipient="rfc822; ann@example.net", Action="failed"),
+            _fields(Final_Recipient="rfc822; bo@example.net", Action="delayed", Status="4.4.1"),
+            _fields(
+                Final_Recipient="rfc822; ann@example.net",
+                Action="failed",
+                Status="5.1.1",
+                Remote_MTA="dns; mx.example.net",
+                Diagnostic_Code="smtp; 550 5.1.1 mailbox ann is not known here",
+            ),
+        ]
+    )
+    report.attach(status)
+    rows = parse_bounce(report.as_bytes())
+    assert [(r.recipient, r.status, r.reason) for r in rows] == [
+        ("ann@example.net", "5.1.1", "userunknown"),
+        ("bo@example.net", "4.4.1", "expired"),
+    ]

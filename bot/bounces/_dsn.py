@@ -621,7 +621,23 @@ def _from_dsn(walk: _Walk, human: str) -> list[BouncedRecipient]:
             # remote server's verdict on the address.
             row = replace(row, reason="mailererror", hard=False)
         rows.append(row)
-    return rows
+    return _one_per_recipient(rows)
+
+
+def _one_per_recipient(rows: list[BouncedRecipient]) -> list[BouncedRecipient]:
+    """A recipient reported in several DSN blocks (a relay's report and the final MTA's, both
+    forwarded) gets one row: the block that carries a status and a reply code says more than one
+    that only names the address, so it wins; the first such block keeps its place."""
+    best: dict[str, BouncedRecipient] = {}
+    for row in rows:
+        held = best.get(row.recipient)
+        if held is None or _detail(row) > _detail(held):
+            best[row.recipient] = row
+    return list(best.values())
+
+
+def _detail(row: BouncedRecipient) -> int:
+    return (row.status is not None) + (row.smtp_code is not None) + (row.phase is not None)
 
 
 def _dsn_recipient(block: dict[str, str]) -> str:

@@ -152,8 +152,13 @@ def test_text_beats_a_misleading_status() -> None:
 
 
 def test_catch_all_status_is_not_a_reason() -> None:
-    assert classify("", status="5.0.0").reason == "undefined"
-    assert classify("5.0.901 error").reason == "undefined"
+    # A failure was reported but nothing says why: on hold, not a guess at a cause.
+    assert classify("", status="5.0.0").reason == "onhold"
+    assert classify("5.0.901 error").reason == "onhold"
+    assert classify("Delivery failed for ann@example.net; no further details").reason == "onhold"
+    # With no code and no address there is nothing to go on at all.
+    assert classify("The mail system").reason == "undefined"
+    assert classify("").reason == "undefined"
 
 
 def test_phase_turns_user_unknown_after_data_into_filtered() -> None:
@@ -232,9 +237,12 @@ def test_every_reason_leads_the_bounced_tree_to_a_verdict() -> None:
         assert walk.question is None, reason
         return walk.leaf.verdict
 
-    unhandled = sorted(r for r in REASONS - ARRIVED - {"undefined"} if verdict(r) == "unknown")
+    # undefined (nothing to go on) and onhold (a failure with no cause given) say no cause
+    no_cause = {"undefined", "onhold"}
+    unhandled = sorted(r for r in REASONS - ARRIVED - no_cause if verdict(r) == "unknown")
     assert unhandled == []
     assert verdict("undefined") == "unknown"
+    assert verdict("onhold") == "unknown"
     assert verdict("authfailure") == "sender_auth_failed"
     assert verdict("userunknown") == "user_unknown"
     assert verdict("mailboxfull") == "mailbox_full"
@@ -305,7 +313,8 @@ def test_an_edited_provider_table_moves_a_host(tmp_path: Path) -> None:
 )
 def test_one_rule_set_serves_several_providers(text: str, host: str, reason: str) -> None:
     assert classify(text, mx_host=host).reason == reason
-    assert classify(text, mx_host="mx.example.net").reason == "undefined"
+    # elsewhere the same words decide nothing: a refusal whose cause is not said
+    assert classify(text, mx_host="mx.example.net").reason == "onhold"
 
 
 def test_a_phrasing_matches_the_word_it_names() -> None:

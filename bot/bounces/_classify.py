@@ -51,6 +51,8 @@ _CONTINUATION: Final = re.compile(r"(?<![\w.])[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,
 _REPLY_HEAD: Final = re.compile(r"\s*([245]\d\d)-([245]\.\d{1,3}\.\d{1,3})\s")
 _PLACEHOLDER: Final = re.compile(r"[45]\.0\.9\d\d")
 _NO_WORDS: Final[set[str]] = set()
+# Bounded on the left so that a long run of word characters without "@" costs linear time.
+_ADDRESS_RE: Final = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
 
 
 def normalise(text: str) -> str:
@@ -262,7 +264,10 @@ def classify_reported(
     if reason is None:
         if not norm and cls is None:
             return Classification("undefined", None, phase)
-        reason = "undefined"
+        # A failure was reported (a 4xx/5xx code, or a named recipient) but nothing says why:
+        # Sisimai's `onhold`. With neither, there is nothing to go on: `undefined`.
+        reported = cls in ("4", "5") or ("@" in norm and _ADDRESS_RE.search(norm) is not None)
+        reason = "onhold" if reported else "undefined"
     hard = is_hard(reason, cls)
     if by_status and cls == "4" and hard and _STRONG.best(norm, tokens) != reason:
         # Only a status said it, and the status says "temporary": not proof the address is gone.

@@ -247,9 +247,7 @@ def _declared(group: type, prefix: str = "") -> dict[str, tuple[str, bool]]:
         if get_origin(hint) is Annotated:
             _type, *marks = get_args(hint)
             found[name] = (str(marks[-1]), HIDDEN in marks[:-1])
-        elif (
-            isinstance(hint, type) and hasattr(hint, "__required_keys__") and key not in OPEN_ROOTS
-        ):
+        elif _is_group(hint) and key not in OPEN_ROOTS:
             found.update(_declared(hint, f"{name}."))
     return found
 

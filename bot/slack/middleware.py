@@ -15,6 +15,9 @@ from bot.slack.state import SeenEvents
 
 log = logging.getLogger(__name__)
 
+#: The rest of Bolt's chain, which a step calls to let the request through.
+Next = Callable[[], Awaitable[BoltResponse]]
+
 
 class _Step(AsyncMiddleware):
     """A middleware class rather than a function: Bolt then skips its per-call argument
@@ -25,14 +28,12 @@ class _Step(AsyncMiddleware):
         *,
         req: AsyncBoltRequest,
         resp: BoltResponse,
-        next: Callable[[], Awaitable[BoltResponse]],
+        next: Next,
     ) -> BoltResponse | None:
         return await self.step(req, next)
 
     @abstractmethod
-    async def step(
-        self, req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
-    ) -> BoltResponse | None: ...
+    async def step(self, req: AsyncBoltRequest, next: Next) -> BoltResponse | None: ...
 
 
 class DropRetries(_Step):
@@ -41,16 +42,14 @@ class DropRetries(_Step):
     def __init__(self, seen: SeenEvents) -> None:
         self._seen = seen
 
-    async def step(
-        self, req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
-    ) -> BoltResponse | None:
+    async def step(self, req: AsyncBoltRequest, next: Next) -> BoltResponse | None:
         event_id = req.body.get("event_id")
         reason = _header(req, "x-slack-retry-reason")
         if _header(req, "x-slack-retry-num") and reason == "http_timeout":
             log.info("retry of %s dropped: the first delivery is being answered", event_id)
-            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
+            return _dropped()
         if isinstance(event_id, str) and not self._seen.first_time(event_id):
-            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
+            return _dropped()
         return await next()
 
 
@@ -60,13 +59,16 @@ class LearnHome(_Step):
     def __init__(self, classifier: Classifier) -> None:
         self._classifier = classifier
 
-    async def step(
-        self, req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]
-    ) -> BoltResponse | None:
+    async def step(self, req: AsyncBoltRequest, next: Next) -> BoltResponse | None:
         result = req.context.authorize_result
         if result is not None:
             self._classifier.learn_home(result.team_id, result.enterprise_id)
         return await next()
+
+
+def _dropped() -> BoltResponse:
+    """An empty 200 that also asks Slack not to retry again."""
+    return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
 
 
 def _header(req: AsyncBoltRequest, name: str) -> str | None:

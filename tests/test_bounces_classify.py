@@ -129,6 +129,24 @@ def test_an_anti_spam_hold_waiting_for_an_answer_is_the_recipients_filter(text: 
     assert (result.reason, result.hard) == ("filtered", False)
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "554 sending IP 203.0.113.9 temporarily refused, see our postmaster page AUP#CDRBL",
+            "blocked",
+        ),
+        ("550 5.7.1 message not accepted: IP in a DNSBL AUP#IPBL0010", "blocked"),
+        ("421 4.7.0 too many sessions open from your address AUP#CXCNCT", "toomanyconn"),
+        ("452 4.5.3 you have sent too much mail this hour AUP#CXMXRT", "speeding"),
+        ("550 5.1.0 <news@example.org> sender refused AUP#CXSNDR", "rejected"),
+    ],
+)
+def test_cox_codes_mean_what_its_postmaster_page_says(text: str, reason: str) -> None:
+    assert classify(text, mx_host="mx.east.cox.net").reason == reason
+    assert classify(text).reason == reason  # the code itself names the provider
+
+
 def test_a_group_word_alone_is_no_refusal() -> None:
     assert classify("Die Gruppe hat Ihre Nachricht erhalten und weitergeleitet.").reason != (
         "rejected"

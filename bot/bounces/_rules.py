@@ -638,6 +638,19 @@ PROVIDER_RULES: Final[tuple[ProviderRules, ...]] = (
         {"blocked": (r"\bblocked\b",)},
     ),
     ProviderRules(
+        # Cox names each refusal with an "AUP#" code and explains it on its postmaster page:
+        # block lists and its own IP blocks, too many connections, too many messages, a sender
+        # domain that fails its checks.
+        frozenset({"cox"}),
+        ("aup#cx", "aup#cdrbl", "aup#ipbl", "cox.com/", "cox.net"),
+        {
+            "blocked": (r"aup#(?:cxbl|cdrbl|cxrbl|cxdnsbl|ipbl\d+)",),
+            "toomanyconn": (r"aup#cxcnct",),
+            "speeding": (r"aup#cxmxrt",),
+            "rejected": (r"aup#cxsndr",),
+        },
+    ),
+    ProviderRules(
         frozenset({"uol", "bol", "terra"}),
         ("antispam uol", "uol.com.br", "bol.com.br", "terra.com.br"),
         {"filtered": (r"anti-?spam",)},

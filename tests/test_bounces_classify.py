@@ -147,6 +147,61 @@ def test_cox_codes_mean_what_its_postmaster_page_says(text: str, reason: str) ->
     assert classify(text).reason == reason  # the code itself names the provider
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # out-of-office replies in the languages auto-responders ship
+        ("Danke für Ihre Mail. Ich bin abwesend bis 12. August.", "vacation"),
+        ("Je suis actuellement absente et lirai votre message à mon retour.", "vacation"),
+        ("Gracias. Estoy fuera de la oficina hasta el lunes.", "vacation"),
+        ("Obrigada pelo contato, estou de férias até dia 20.", "vacation"),
+        ("Ik ben met vakantie en lees mijn mail niet.", "vacation"),
+        ("Jeg er på ferie og svarer når jeg er tilbake.", "vacation"),
+        ("Sono fuori ufficio fino a venerdì.", "vacation"),
+        # a provider's own "address not found" notice, localised
+        ("Nous n'avons pas pu remettre le message : adresse introuvable.", "userunknown"),
+        ("Meldingen kom ikke fram fordi vi finner ikke adressen hos mottakeren.", "userunknown"),
+        ("Zustellung fehlgeschlagen: Empfänger wurde nicht gefunden.", "userunknown"),
+        ("No se pudo entregar: la dirección no existe en este dominio.", "userunknown"),
+        ("Falha na entrega: endereço não encontrado no servidor de destino.", "userunknown"),
+        ("Bezorging mislukt: adres bestaat niet.", "userunknown"),
+        ("Consegna non riuscita: indirizzo inesistente.", "userunknown"),
+        # the envelope sender failed a callout, whatever the callout's own reply said
+        ("550 sender verification failed: 550 5.1.1 no such mailbox", "rejected"),
+        ("550 Verification failed for <billing@example.org> - unrouteable", "rejected"),
+        # the recipient's own lists and choices
+        ("554 message refused: you are on the user's personal block list", "filtered"),
+        ("550 The recipient has blocked all mail from your address", "filtered"),
+        # a DNSBL refusal names its list, even one called a reputation list
+        ("554 Client host [192.0.2.4] blocked using rep.example-rbl.net Reputation", "blocked"),
+        ("550 IP address blocked by our filters", "blocked"),
+        ("554 your sending host is block listed here", "blocked"),
+        # authentication, TLS, RFC form, size, rate
+        ("421 4.7.0 throttled: DKIM signature did not pass for your domain", "authfailure"),
+        ("TLS session: (SSL_connect): error: certificate verify failed", "failedstarttls"),
+        ("550 5.7.1 messages missing a valid Date header are refused", "notcompliantrfc"),
+        ("451 message contains bare LF characters", "notcompliantrfc"),
+        ("552 message size 9000000 exceeds our limit", "mesgtoobig"),
+        ("451 RateLimit exceeded for this sender, retry later", "speeding"),
+        ("535 5.7.3 Authentication unsuccessful", "securityerror"),
+        ("550 5.7.60 you do not have permission to send as this sender", "securityerror"),
+        # the recipient's side: its destination system, its tables, its DNS
+        ("The destination mail system is unknown for this recipient", "hostunknown"),
+        ("451 4.3.0 <ann@example.net>: Temporary lookup failure", "systemerror"),
+        ("MX lookup failed for example.net, will retry", "networkerror"),
+        ("all hosts for 'example.net' have been failing for too long", "expired"),
+        ("Child process of local_pipe transport returned 75", "mailererror"),
+    ],
+)
+def test_phrasing_families_for_replies_nobody_tuned_on(text: str, reason: str) -> None:
+    assert classify(text).reason == reason
+
+
+def test_an_ip_address_is_not_a_suspended_mailbox() -> None:
+    assert classify("550 IP address temporarily blocked").reason == "blocked"
+    assert classify("550 this address is temporarily blocked").reason == "suspend"
+
+
 def test_a_group_word_alone_is_no_refusal() -> None:
     assert classify("Die Gruppe hat Ihre Nachricht erhalten und weitergeleitet.").reason != (
         "rejected"

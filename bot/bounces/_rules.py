@@ -80,7 +80,12 @@ OVERRIDES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:awaiting|waiting for|pending) (?:the )?(?:sender|recipient)'?s? "
         r"(?:confirmation|verification|approval|authori[sz]ation)",
         r"challenge[- ]response",
+        # the recipient's own block list: their choice, not a verdict on the sender's IP
+        r"(?:recipient|user)'?s? (?:personal |own )?(?:block|black|deny|blocked senders?) ?list",
     ),
+    # A Postfix RBL refusal names the list it used; a list called "... Reputation" is still a
+    # list the sending IP is on.
+    "blocked": (r"\bblocked using\b",),
 }
 
 # Microsoft's block-list codes S3140-S3159, spelled out so that the words themselves select it.
@@ -106,6 +111,14 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\b(?:auto|automatic|auto-) ?reply\b",
         r"\b(?:autoreply|autoresponder)\b",
         r"\bon (?:annual )?leave until\b",
+        # out-of-office replies in the languages auto-responders ship
+        r"\b(?:nicht im büro|außer haus|abwesend bis)\b",
+        r"\babsente? du bureau\b|\bactuellement absente?\b|\ben congés?\b",
+        r"\bfuera de la oficina\b|\bestaré de vacaciones\b",
+        r"\bfora do escrit[óo]rio\b|\bestou de f[ée]rias\b|\bausente at[ée]\b",
+        r"\bniet op kantoor\b|\bafwezig tot\b|\bmet vakantie\b",
+        r"\bikke på kontoret\b|\bpå ferie\b|\bfraværende til\b",
+        r"\bfuori ufficio\b|\bin ferie\b",
     ),
     "authfailure": (
         r"\bdmarc\b",
@@ -124,6 +137,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"the sender is unauthenticated",
         r"sender (?:domain )?(?:is )?(?:not )?authenticat(?:ed|ion) (?:failed|required)",
         r"does not meet the required authentication level",
+        r"\b(?:spf|dkim|dmarc)\b[^.]{0,40}\b(?:didn'?t|did not|does not|doesn'?t) pass",
     ),
     "requireptr": (
         r"unverif(?:i|y)?able sending ips?",
@@ -148,6 +162,9 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"tls handshake fail",
         r"\btls negotiation failed",
         r"(?:does not|doesn'?t) support (?:tls|starttls)",
+        r"\btls session\b[^.]{0,40}\b(?:error|fail\w*)",
+        r"certificate (?:verify|verification) failed",
+        r"\bssl_connect\b",
     ),
     "virusdetected": (
         r"\bvirus(?:es)? (?:detected|found|infected)",
@@ -164,6 +181,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\b(?:rfc5322|rfc2822|rfc822)\b[^.]{0,40}(?:violat|complian|requir)\w*",
         r"message is not rfc",
         r"(?:missing|no) (?:required )?(?:date|from|message-id) header",
+        r"missing (?:a )?(?:valid )?(?:date|from|message-id) header",
+        r"\bbare (?:lf|lfs|linefeeds?|line ?feeds?)\b|\bsmtplf\b",
     ),
     "mailboxfull": (
         r"mailbox (?:is |was )?(?:full|over ?quota|over (?:its|the) (?:size|storage) limit)",
@@ -209,6 +228,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\btoo (?:big|large) (?:message|for)",
         r"\bmessage (?:size|length) (?:exceeds|exceeded|too)",
         r"\bsize (?:limit )?exceed\w*",
+        r"\bsize \d+ exceeds\b",
         r"\bsize limit exceeded",
         r"\b(?:exceed|exceeds|exceeded) (?:the )?(?:maximum|max|fixed|allowed) (?:[\w]+ ){0,3}size",
         r"message (?:file )?too big",
@@ -225,7 +245,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"address (?:has )?changed",
     ),
     "suspend": (
-        r"(?:account|mailbox|user|address|domain|recipient) (?:is |has been |was )?(?:currently )?"
+        r"(?<!ip )(?:account|mailbox|user|address|domain|recipient) (?:is |has been |was )?"
+        r"(?:currently )?"
         r"(?:temporar(?:il)?y )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked"
         r"|expired|closed|on hold|not active)",
         r"\b(?:account|mailbox) (?:that you tried to reach )?is (?:disabled|inactive|suspended)",
@@ -243,6 +264,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"receiving mail at a rate",
         r"rate that prevents additional messages",
         r"(?:sending|message|mail) rate (?:limit|exceeded|too high)",
+        r"\bratelimit(?:ed)?\b",
         r"rate limit(?:ed|ing)? (?:exceeded|reached)?",
         r"\btoo fast\b",
         r"(?:too many|exceeded) (?:messages|mails|emails) (?:in|per|for|this)",
@@ -291,6 +313,9 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:blocked|refused|rejected|denied|not (?:allowed|accepted))",
         r"\(bl\)",
         r"\bip (?:address )?\[?[\d.]+\]? (?:is )?(?:blocked|banned|not allowed)",
+        r"\bip address (?:is |has been |was )?(?:temporarily |permanently )?"
+        r"(?:blocked|banned|block ?listed|black ?listed)",
+        r"\b(?:block|black) listed\b",
         r"adresse ip source bloquee",
         r"client host blocked",
         r"invalid ip for sending",
@@ -354,6 +379,9 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"not authorized to send",
         r"\bsecurity (?:violation|error)",
         r"submitted without authentication",
+        r"authentication unsuccessful",
+        r"credentials (?:were |are )?(?:incorrect|invalid|rejected)",
+        r"not have permissions? to send as",
     ),
     "rejected": (
         r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown)",
@@ -370,6 +398,9 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"not (?:a )?registered gateway user",
         r"all recipient addresses rejected",
         r"mail from [^ ]+ (?:rejected|refused|denied)(?! for policy)",
+        # a callout to the sender's own server failed: the envelope sender is what was refused
+        r"sender verif\w* (?:failed|failure)",
+        r"\bverification failed for <?[\w.+-]+@",
         r"(?:group|list) you tried to contact",
         r"not have permission to post",
         # A mailing list or group refusing a post (it may not exist, or the sender may not post
@@ -409,6 +440,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"account or domain may not exist",
         r"the domain is not reachable",
         r"\b5\.4\.4 invalid domain",
+        r"destination (?:e-?mail |mail )?system is unknown",
     ),
     "notaccept": (
         r"(?:does|do) not accept (?:any )?(?:e-?)?mail",
@@ -429,7 +461,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\buser reject",
         r"rejected by (?:the )?(?:domain )?filter",
         r"filtered by (?:the )?recipient",
-        r"recipient (?:has )?(?:blocked|rejected) (?:you|your|the sender)",
+        r"recipient (?:has )?(?:blocked|rejected) (?:(?:all )?(?:mail|messages|e-?mails?) from )?"
+        r"(?:you|your|the sender)",
         r"sendernotauthenticatedforgroup|restrictedtorecipientspermission|notauthorized",
         r"envelope blocked - user entry",
     ),
@@ -460,6 +493,17 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:mailbox|user) (?:unavailable|not available)",
         r"unknown recipient or mailbox unavailable",
         r"destinat(?:ario|aire) (?:desconocido|inconnu|invalide)",
+        # "address not found" as mailbox providers localise their own bounce notices
+        r"\badresse (?:est )?introuvable\b|\bl'adresse [^.]{0,80}introuvable",
+        r"\bfinner ikke adressen\b|\badressen (?:ble ikke funnet|finnes ikke)\b",
+        r"\b(?:adresse|empfänger|empfaenger) (?:wurde )?nicht gefunden\b"
+        r"|\bunbekannte[rn]? (?:empfänger|empfaenger|adresse|benutzer)\b",
+        r"\b(?:direcci[óo]n|destinatario) no (?:encontrad[ao]|existe)\b"
+        r"|\bno se (?:ha )?encontr[óo] la direcci[óo]n\b",
+        r"\bendere[çc]o n[ãa]o (?:encontrado|existe)\b"
+        r"|\b(?:destinat[áa]rio|usu[áa]rio) (?:desconhecido|inexistente)\b",
+        r"\b(?:adres|ontvanger) (?:niet gevonden|bestaat niet|onbekend)\b|\bonbekende ontvanger\b",
+        r"\bindirizzo (?:non trovato|inesistente)\b|\butente (?:sconosciuto|inesistente)\b",
         r"invalid recipient",
         r"bad destination (?:mailbox|system) address",
     ),
@@ -468,6 +512,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"^pipe to \|",
         r"\bpipe to\b",
         r"\bx-unix; \d+\b",
+        r"child process of \w+ transport",
+        r"\baddress_pipe\b",
         r"mailer (?:error|failed)",
         r"command (?:died|failed) with status",
         r"failed to read response template",
@@ -485,7 +531,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"name service error",
         r"host name lookup failure",
         r"dns (?:error|query failed|lookup failed|failure|timeout|temporary)",
-        r"temporary (?:dns|lookup|name) (?:error|failure)",
+        r"temporary (?:dns|name) (?:error|failure)",
+        r"\b(?:cname|mx|dns) lookup failed",
         r"unable to (?:resolve|look up)",
         r"unrecoverable error",
         r"wasn'?t able to establish an smtp connection",
@@ -504,6 +551,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"failed \d+ attempts",
         r"delivery failed \d+ attempts",
         r"all hosts have been failing",
+        r"(?:have|has) been failing for (?:a long time|too long)",
+        r"retry time not reached",
         r"connection timed out|timed out|operation timed out|timeout",
         r"(?:did not|didn'?t) accept our requests? to connect",
         r"unable to connect",
@@ -533,6 +582,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\b(?:temporary|temporarily) (?:local )?(?:problem|failure|error|unavailable)",
         r"could not load drd",
         r"loops back to myself",
+        # Postfix could not read one of its own tables (LDAP, SQL) for this address
+        r"temporary lookup failure",
         r"unable to contact ldap",
         r"transaction failed",
         r"insufficient permission",

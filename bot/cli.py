@@ -41,7 +41,8 @@ Portuguese: "hvorfor fikk ikke ola@firma.no fakturaen?" finds the address.
 
 Environment: WHYMAIL_STORE (SQLite path; default in your data directory),
 WHYMAIL_DNS_NAMESERVERS (ip[:port],...; default: the system's), WHYMAIL_DNS_TIMEOUT (seconds),
-WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_CONFIG (a YAML file with the same keys).
+WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_TIME_ZONE (times shown in this zone; default:
+the answer language's), WHYMAIL_CONFIG (a YAML file with the same keys).
 Exit status: 0 answered, 1 failed, 2 nothing to look up in TEXT.
 """
 

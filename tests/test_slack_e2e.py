@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.trees import Knowledge, shipped
 from testkit.fakeslack import (
     ACME,
     AGENT,
@@ -25,6 +26,7 @@ from testkit.fakeslack import (
 )
 from tests.fakeslack import World, block_action, slack_world
 
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 OLA = "ola@firma.mailtest.test"  # acme, hard bounce
 ERIK = "erik@firma.mailtest.test"  # tenant other; its SMTP reply carries <!channel> and a link
 
@@ -492,3 +494,34 @@ async def test_reactivate_address_for_agents_only(tmp_path: Path, localdns_serve
         done = blob(replies[1])
         assert "taken off the suppression list at postmark" in done
         assert "&lt;!here&gt;" in done
+
+
+@pytest.mark.parametrize("locale", ["nb", "nl", "pt-BR"])
+async def test_agent_and_customer_views_speak_the_chosen_language(
+    world: World, locale: str
+) -> None:
+    """Through the running app: the agent's answer with its Details window, and a customer's
+    answer in a shared channel, hold no phrase of the English ones (tests/leaks.py)."""
+    from tests.leaks import leaked
+
+    said = [shipped().chrome(loc)("server_said") for loc in ("en", locale)]
+    ids = set(Knowledge.load(KNOWLEDGE).nodes)
+    seen: dict[str, list[str]] = {}
+    for n, lang in enumerate(("en", locale), start=1):
+        await world.command(f"lang {lang}")
+        await world.command(OLA, rid=f"a{n}")
+        answer = (await world.fake.wait_for("response_url", n))[-1]
+        await world.action(block_action(buttons(answer)["whymail_details"], "whymail_details:0"))
+        update = (await world.fake.wait_for("views.update", n))[-1]
+        await world.command(f"lang {lang}", user=CUSTOMER)
+        mention = {"type": "app_mention", "user": CUSTOMER, "text": f"<@UBOT> {OLA}"}
+        mention |= {"ts": f"{n}.5", "channel": ACME, "event_ts": f"{n}.5"}
+        await world.event(mention, shared=True, event_id=f"EvL{n}")
+        posted = (await world.fake.wait_for("chat.postMessage", n))[-1]
+        seen[lang] = [blob(answer) + "\n" + blob(update), blob(posted)]
+    words = shipped().chrome(locale)
+    assert words("details") in seen[locale][0]  # the button, and the window's title
+    assert words("steps") in seen[locale][1]
+    assert "550" not in seen[locale][1]
+    for english, other in zip(seen["en"], seen[locale], strict=True):
+        assert leaked(english, other, said=said, ids=ids) == []

@@ -73,6 +73,7 @@ async def running(
             dns_deadline=settings.dns_deadline,
             checks=settings.checks,
             esp=esp if esp.clients else None,
+            time_zones=settings.time_zones,
         )
         yield App(settings, store, esp, knowledge, diagnoser, faults)
 

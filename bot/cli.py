@@ -41,7 +41,8 @@ Portuguese: "hvorfor fikk ikke ola@firma.no fakturaen?" finds the address.
 
 Environment: WHYMAIL_STORE (SQLite path; default in your data directory),
 WHYMAIL_DNS_NAMESERVERS (ip[:port],...; default: the system's), WHYMAIL_DNS_TIMEOUT (seconds),
-WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_CONFIG (a YAML file with the same keys).
+WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_TIME_ZONE (times shown in this zone; default:
+the answer language's), WHYMAIL_CONFIG (a YAML file with the same keys).
 Exit status: 0 answered, 1 failed, 2 nothing to look up in TEXT.
 """
 
@@ -252,7 +253,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
             "nothing to look up: give an email address (ola@firma.no) or a dispatch id",
             EXIT_USAGE,
         )
-    _print_report(report, as_json=args.json, out=sys.stdout, agent=args.audience == "agent")
+    _print_report(report, as_json=args.json, out=sys.stdout)
     return EXIT_OK
 
 
@@ -269,14 +270,14 @@ async def _tour(diagnoser: Diagnoser, questions: Sequence[str], args: argparse.N
     return EXIT_OK
 
 
-def _print_report(report: Report, *, as_json: bool, out: TextIO, agent: bool = True) -> None:
+def _print_report(report: Report, *, as_json: bool, out: TextIO) -> None:
     if report.query.truncated:
         print("whymail: the question was long; only its start was read", file=sys.stderr)
     if as_json:
         for d in report.diagnoses:
             out.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
         return
-    out.write("\n\n".join(render_diagnosis(d, agent=agent) for d in report.diagnoses) + "\n")
+    out.write("\n\n".join(render_diagnosis(d) for d in report.diagnoses) + "\n")
 
 
 async def _ingest(args: argparse.Namespace, settings: Settings) -> int:

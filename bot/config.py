@@ -16,6 +16,7 @@ import yaml
 from bot import SHIPPED_KNOWLEDGE
 from bot.checks.dns import parse_nameservers
 from bot.checks.settings import ChecksConfig
+from bot.chrome import TimeZones
 from bot.slack.settings import ENV_KEYS as _SLACK_ENV_KEYS
 from bot.slack.settings import FILE_KEYS as _SLACK_FILE_KEYS
 from bot.slack.settings import SlackConfigError, SlackSettings
@@ -28,6 +29,7 @@ _ENV_KEYS = {
     "dns_timeout": "WHYMAIL_DNS_TIMEOUT",
     "knowledge": "WHYMAIL_KNOWLEDGE",
     "api_token": "WHYMAIL_API_TOKEN",
+    "time_zone": "WHYMAIL_TIME_ZONE",
     **_ESP_ENV_KEYS,
     **_SLACK_ENV_KEYS,
 }
@@ -55,6 +57,8 @@ class Settings:
     slack: SlackSettings = field(default_factory=SlackSettings)
     #: How we send (the `sending` block): what the DNS checks judge our own domain and IPs by.
     checks: ChecksConfig = field(default_factory=ChecksConfig)
+    #: The zone each tenant reads dates and times in (`time_zone`, `tenant_time_zones`).
+    time_zones: TimeZones = field(default_factory=TimeZones)
 
     @property
     def dns_deadline(self) -> float:
@@ -76,7 +80,9 @@ class Settings:
     @classmethod
     def _from(cls, values: dict[str, Any]) -> Settings:
         extra = {
-            k: v for k, v in values.items() if k not in _ENV_KEYS and k not in _SLACK_FILE_KEYS
+            k: v
+            for k, v in values.items()
+            if k not in _ENV_KEYS and k not in _SLACK_FILE_KEYS and k != "tenant_time_zones"
         }
         try:
             timeout = float(values.get("dns_timeout", 2.0))
@@ -97,6 +103,12 @@ class Settings:
             slack = SlackSettings.from_values(values)
         except SlackConfigError as exc:
             raise ConfigError(str(exc)) from None
+        try:
+            time_zones = TimeZones.from_values(
+                values.get("time_zone"), values.get("tenant_time_zones")
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         knowledge_dir = Path(knowledge).expanduser() if knowledge else shipped_knowledge()
         try:
             checks = ChecksConfig.from_mapping(values, knowledge_dir)
@@ -112,6 +124,7 @@ class Settings:
             esp=esp,
             slack=slack,
             checks=checks,
+            time_zones=time_zones,
         )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot import facts as f
 from bot.bounces import classify
 from bot.checks import CheckRun, ChecksConfig, DNSClient, Findings, sender_domain
+from bot.chrome import Chrome, TimeZones
 from bot.metrics import DIAGNOSES, stage, timed
 from bot.model import DeliveryEvent, Diagnosis, Dispatch, EventType, Timeline
 from bot.query import InvalidAddress, Query, parse
@@ -63,13 +64,20 @@ class Diagnoser:
         dns_deadline: float = 4.5,
         checks: ChecksConfig | None = None,
         esp: EspSources | None = None,
+        time_zones: TimeZones | None = None,
     ) -> None:
         self._store = store
+        self._time_zones = time_zones or TimeZones()
         self._esp = esp
         self._dns = dns
         self._knowledge = knowledge
         self._dns_deadline = dns_deadline
         self._checks = checks or ChecksConfig()
+
+    def chrome(self, locale: str, tenant: str | None = None) -> Chrome:
+        """The words of the trees in force for `locale`, with times in `tenant`'s zone: what a
+        surface shows when it has no answer to show (a notice, help, an error)."""
+        return self._knowledge().ui.chrome(locale, self._time_zones.configured(tenant))
 
     async def ask(
         self,
@@ -117,10 +125,17 @@ class Diagnoser:
             facts.update(findings.facts_for(domain, sender))
             facts["query"] = {"kind": _kind(subject), "text": query.text}
             facts["answers"] = dict(answers or {})
+            owner = timeline.dispatch.tenant if timeline and timeline.dispatch else None
             with stage("tree"):
                 result = knowledge.decide(facts)
                 answer = render(
-                    result.leaf, facts, locale=chosen_locale, audience=audience, escape=escape
+                    result.leaf,
+                    facts,
+                    locale=chosen_locale,
+                    audience=audience,
+                    escape=escape,
+                    ui=knowledge.ui,
+                    time_zone=self._time_zones.configured(tenant or owner),
                 )
             DIAGNOSES.labels(result.leaf.verdict).inc()
             last = facts.get("event", {})

@@ -35,7 +35,11 @@ class AddressFacts(TypedDict, total=False):
 
     value: Annotated[str | None, "the recipient address being diagnosed"]
     valid: Annotated[bool | None, "true when the address is syntactically valid"]
-    problem: Annotated[str | None, "why the address is not valid, in the validator's words"]
+    problem: Annotated[
+        str | None,
+        "why the address is not valid: no_at_sign, nothing_before_at, quoted_local_part, "
+        "bad_local_part, bad_domain, too_long, extra_text or invalid",
+    ]
     domain: Annotated[str | None, "the part after the @"]
     suppressed: Annotated[
         bool,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.chrome import Chrome
 from bot.facts import Facts
 
 
@@ -216,6 +217,8 @@ class Answer:
     steps: tuple[str, ...]
     locale: str
     audience: str
+    #: The words, value names and time zone every surface shows this answer with.
+    chrome: Chrome
     #: What the UI may offer as buttons for this audience (ids in bot/trees/model.py ACTIONS).
     actions: tuple[str, ...] = ()
 
@@ -252,17 +255,24 @@ class Diagnosis:
     question: Question | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The public JSON shape of `whymail ask --json` (DESIGN.md contract)."""
+        """The public JSON shape of `whymail ask --json` (DESIGN.md contract).
+
+        A customer's answer keeps every key but only what a customer in Slack sees: the
+        address, the text and the question. The verdict, path, reason, dispatch id, facts,
+        timeline and notes stay empty, so nothing internal (tree ids, ESP names, hosts, SMTP
+        codes, the server's reply) leaves with it, whoever shows the JSON on.
+        """
+        agent = self.answer.audience != "customer"
         return {
-            "subject": self.subject,
-            "verdict": self.verdict,
+            "subject": self.subject if agent else (self.recipient or self.subject),
+            "verdict": self.verdict if agent else None,
             "severity": self.severity,
-            "reason": self.reason,
-            "hard": self.hard,
+            "reason": self.reason if agent else None,
+            "hard": self.hard if agent else None,
             "recipient": self.recipient,
-            "dispatch_id": self.dispatch_id,
-            "path": list(self.path),
-            "facts": json.loads(json.dumps(self.facts, default=str)),
+            "dispatch_id": self.dispatch_id if agent else None,
+            "path": list(self.path) if agent else [],
+            "facts": json.loads(json.dumps(self.facts, default=str)) if agent else {},
             "answer": {
                 "title": self.answer.title,
                 "summary": self.answer.summary,
@@ -270,6 +280,7 @@ class Diagnosis:
                 "locale": self.answer.locale,
                 "audience": self.answer.audience,
                 "actions": list(self.answer.actions),
+                "time_zone": self.answer.chrome.time_zone,
             },
             "timeline": [
                 {
@@ -281,13 +292,15 @@ class Diagnosis:
                     "diagnostic": e.diagnostic,
                     "reason": e.reason,
                 }
-                for e in (self.timeline.events if self.timeline else ())
+                for e in (self.timeline.events if self.timeline and agent else ())
             ],
-            "notes": list(self.notes),
+            "notes": list(self.notes)
+            if agent
+            else ([self.answer.chrome("partial")] if self.notes else []),
             "question": None
             if self.question is None
             else {
-                "id": self.question.id,
+                "id": self.question.id if agent else None,
                 "text": self.question.text,
                 "options": [{"value": v, "label": label} for v, label in self.question.options],
             },

@@ -17,7 +17,7 @@ import pytest
 BOT = Path(__file__).resolve().parent.parent / "bot"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("bot", "bot.model", "bot.facts", "bot.addresses", "bot.metrics"),
+    ("bot", "bot.chrome", "bot.model", "bot.facts", "bot.addresses", "bot.metrics"),
     ("bot.checks", "bot.bounces", "bot.trees", "bot.sources", "bot.timeline"),
     ("bot.query", "bot.diagnose"),
     ("bot.conversation", "bot.demo"),

@@ -93,7 +93,7 @@ def test_human_output_shows_verdict_steps_and_evidence(loaded: Whymail) -> None:
     assert "[user_unknown]" in result.stdout
     assert "What to do:" in result.stdout
     assert "550 5.1.1" in result.stdout
-    assert "DNS firma.mailtest.test: MX mx.firma.mailtest.test" in result.stdout
+    assert "DNS for firma.mailtest.test: mail servers (MX) mx.firma.mailtest.test" in result.stdout
 
 
 def test_servfail_is_inconclusive_never_no_mail_server(whymail: Whymail) -> None:

@@ -252,7 +252,8 @@ async def test_a_language_chosen_on_one_instance_holds_on_the_other(pair: Pair) 
             f"{instance.url}/slack/events", content=body, headers=headers
         )
         assert response.status_code == 200
-        return response.text
+        return str(response.json()["text"])
 
-    assert "nb" in await command(pair.a, "lang nb")
-    assert "Your language: nb" in await command(pair.b, "lang")
+    assert "norsk" in await command(pair.a, "lang nb")
+    # the other instance knows the choice, and answers in it
+    assert "Språket ditt: norsk." in await command(pair.b, "lang")

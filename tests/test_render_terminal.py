@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from bot.model import Answer, DeliveryEvent, Diagnosis, EventType, Timeline
 from bot.render.terminal import render_diagnosis
+from bot.trees import shipped
 
 HOSTILE = "550 5.1.1 \x1b[2J\x1b]0;pwned\x07gone \u202eevil\u202c \x9b31m"
 
 
-def diagnosis(notes: tuple[str, ...] = ()) -> Diagnosis:
+def diagnosis(notes: tuple[str, ...] = (), audience: str = "agent") -> Diagnosis:
     event = DeliveryEvent(
         "postmark\x1b[31m",
         EventType.BOUNCED,
@@ -24,7 +25,14 @@ def diagnosis(notes: tuple[str, ...] = ()) -> Diagnosis:
         severity="error",
         path=("outcome", "user_unknown"),
         facts={},
-        answer=Answer("The mailbox does not exist", "Refused: \x1b[5m", (), "en", "agent"),
+        answer=Answer(
+            "The mailbox does not exist",
+            "Refused: \x1b[5m",
+            (),
+            "en",
+            audience,
+            shipped().chrome("en"),
+        ),
         recipient="ola@firma.no",
         timeline=Timeline("ola@firma.no", None, (event,)),
         notes=notes,
@@ -42,6 +50,6 @@ def test_control_and_bidi_characters_never_reach_the_terminal() -> None:
 def test_esp_outage_notes_are_shown_as_json_and_slack_show_them() -> None:
     note = "Brevo API did not answer: no answer within the 8 s deadline"
     assert note in render_diagnosis(diagnosis((note,)))
-    customer = render_diagnosis(diagnosis((note,)), agent=False)
+    customer = render_diagnosis(diagnosis((note,), "customer"))
     assert "Brevo" not in customer
     assert "could not be checked" in customer

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.trees import Knowledge, shipped
 from testkit.fakeslack import (
     ACME,
     AGENT,
@@ -25,6 +26,7 @@ from testkit.fakeslack import (
 )
 from tests.fakeslack import World, block_action, slack_world
 
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 OLA = "ola@firma.mailtest.test"  # acme, hard bounce
 ERIK = "erik@firma.mailtest.test"  # tenant other; its SMTP reply carries <!channel> and a link
 
@@ -169,7 +171,7 @@ async def test_unmapped_shared_channel_gets_no_lookup(world: World) -> None:
     (reply,) = await world.fake.wait_for("chat.postMessage")
     shown = blob(reply)
     # In the customer's own language (their Slack locale is nb-NO), and nothing looked up.
-    assert "Jeg kan bare slå opp for kontoen denne samtalen hører til" in shown
+    assert "Jeg kan bare slå opp i kontoen denne samtalen hører til" in shown
     assert "ola" not in shown
 
 
@@ -309,7 +311,8 @@ async def test_a_customer_cannot_press_agent_buttons(world: World) -> None:
     share = buttons(answer)["whymail_share"]
     await world.action(block_action(share, "whymail_share:0", user=CUSTOMER, channel=ACME))
     replies = await world.fake.wait_for("response_url", 2)
-    assert "Only the support team" in blob(replies[1])
+    # in the customer's own language (their Slack locale is nb-NO)
+    assert "Bare kundestøtte kan bruke denne knappen" in blob(replies[1])
     assert not world.fake.called("chat.postMessage")
 
 
@@ -341,7 +344,7 @@ async def test_direct_message_with_a_bounce_email(world: World) -> None:
     assert reply.body["channel"] == DM
     shown = blob(reply)
     assert "This bounce email says" in shown
-    assert "userunknown" in shown
+    assert "no such mailbox" in shown
     assert "hard bounce" in shown
     assert "<!channel>" not in shown
     assert world.fake.called("files.info")
@@ -372,19 +375,20 @@ async def test_pasted_bounce_in_slash_command(world: World) -> None:
     (answer,) = await world.fake.wait_for("response_url")
     shown = blob(answer)
     assert "This bounce email says" in shown
-    assert "userunknown" in shown
+    assert "no such mailbox" in shown
 
 
 async def test_help_and_language(world: World) -> None:
     response = await world.command("help")
     assert "/whymail lang" in response.text
     response = await world.command("lang nb")
-    assert "nb" in response.text
+    assert response.json()["text"] == "Fra nå av svarer jeg deg på norsk."
     await world.command(OLA)
     (answer,) = await world.fake.wait_for("response_url")
     assert answer.body["blocks"]
     response = await world.command("lang xx")
-    assert "do not speak" in response.text
+    # told in the language chosen a moment ago
+    assert response.json()["text"].startswith("Jeg kan ikke xx ennå.")
 
 
 async def test_app_home_lookup_form_and_history(world: World) -> None:
@@ -399,7 +403,7 @@ async def test_app_home_lookup_form_and_history(world: World) -> None:
     shown = "\n".join(texts(home))
     assert "ola@firma" in shown
     assert "user_unknown" in shown
-    assert "tree(s) loaded" in shown
+    assert "trees loaded: 4" in shown
     lookup = buttons(Call("", "", {}, {"blocks": home["blocks"]}, 0))["whymail_new_lookup"]
     await world.action(
         {
@@ -482,11 +486,42 @@ async def test_reactivate_address_for_agents_only(tmp_path: Path, localdns_serve
         )
         await w.action(block_action(value, "whymail_reactivate:0", user=CUSTOMER, rid="x1"))
         (refused,) = await w.fake.wait_for("response_url")
-        assert "Only the support team" in blob(refused)
+        assert "Bare kundestøtte kan bruke denne knappen" in blob(refused)
         assert esp.calls == []
         await w.action(block_action(value, "whymail_reactivate:0", rid="x2"))
         replies = await w.fake.wait_for("response_url", 2)
         assert esp.calls == [("postmark", OLA, "slack:T_HOME:U_AGENT")]
         done = blob(replies[1])
-        assert "reactivated at postmark" in done
+        assert "taken off the suppression list at postmark" in done
         assert "&lt;!here&gt;" in done
+
+
+@pytest.mark.parametrize("locale", ["nb", "nl", "pt-BR"])
+async def test_agent_and_customer_views_speak_the_chosen_language(
+    world: World, locale: str
+) -> None:
+    """Through the running app: the agent's answer with its Details window, and a customer's
+    answer in a shared channel, hold no phrase of the English ones (tests/leaks.py)."""
+    from tests.leaks import leaked
+
+    said = [shipped().chrome(loc)("server_said") for loc in ("en", locale)]
+    ids = set(Knowledge.load(KNOWLEDGE).nodes)
+    seen: dict[str, list[str]] = {}
+    for n, lang in enumerate(("en", locale), start=1):
+        await world.command(f"lang {lang}")
+        await world.command(OLA, rid=f"a{n}")
+        answer = (await world.fake.wait_for("response_url", n))[-1]
+        await world.action(block_action(buttons(answer)["whymail_details"], "whymail_details:0"))
+        update = (await world.fake.wait_for("views.update", n))[-1]
+        await world.command(f"lang {lang}", user=CUSTOMER)
+        mention = {"type": "app_mention", "user": CUSTOMER, "text": f"<@UBOT> {OLA}"}
+        mention |= {"ts": f"{n}.5", "channel": ACME, "event_ts": f"{n}.5"}
+        await world.event(mention, shared=True, event_id=f"EvL{n}")
+        posted = (await world.fake.wait_for("chat.postMessage", n))[-1]
+        seen[lang] = [blob(answer) + "\n" + blob(update), blob(posted)]
+    words = shipped().chrome(locale)
+    assert words("details") in seen[locale][0]  # the button, and the window's title
+    assert words("steps") in seen[locale][1]
+    assert "550" not in seen[locale][1]
+    for english, other in zip(seen["en"], seen[locale], strict=True):
+        assert leaked(english, other, said=said, ids=ids) == []

@@ -20,6 +20,7 @@ from bot.slack.audience import Classifier, Where, choose_locale
 from bot.slack.mrkdwn import escape as mrkdwn_escape
 from bot.slack.settings import ChannelConfig, SlackConfigError, SlackSettings
 from bot.slack.state import BadState, SeenEvents, Signer
+from bot.trees import shipped
 
 HOSTILE = "550 5.1.1 <!channel> <http://evil.example|click here> & <@U123>"
 
@@ -43,7 +44,12 @@ def diagnosis(n: int = 0, *, long: bool = False, question: bool = False) -> Diag
         path=("outcome", "user_unknown"),
         facts={"domain": {"name": "x.test", "exists": True, "mx": ["mx.x.test"]}},
         answer=Answer(
-            "Hard bounce <b>", mrkdwn_escape(text), (mrkdwn_escape(text),) * 3, "en", "agent"
+            "Hard bounce <b>",
+            mrkdwn_escape(text),
+            (mrkdwn_escape(text),) * 3,
+            "en",
+            "agent",
+            shipped().chrome("en"),
         ),
         recipient=f"r{n}@x.test",
         dispatch_id=f"d-{n}",
@@ -75,7 +81,7 @@ def render(diagnoses: list[Diagnosis], *, agent: bool = True) -> bk.Message:
     return bk.answer_message(
         [Part(d) for d in diagnoses],
         agent=agent,
-        locale="en",
+        chrome=shipped().chrome("en"),
         offer=bk.Offer(share=True, details=True),
         state={"l": "en", "ch": "C1", "a": {}},
         sign=signer.sign,
@@ -107,7 +113,7 @@ def test_remote_text_is_escaped_everywhere() -> None:
         assert "<http" not in text
         assert "<@U123>" not in text
     assert any("&lt;!channel&gt;" in t for t in mrkdwn_texts(message.blocks))
-    view = bk.details_view([diagnosis()])
+    view = bk.details_view([diagnosis()], shipped().chrome("en"))
     assert all("<!channel>" not in t for t in mrkdwn_texts(view))
     header = message.blocks[0]["text"]
     assert header["type"] == "plain_text"
@@ -333,7 +339,7 @@ def test_reactivate_button_is_for_agents_only() -> None:
     message = bk.answer_message(
         [Part(allowed, "postmark")],
         agent=True,
-        locale="en",
+        chrome=shipped().chrome("en"),
         offer=bk.Offer(),
         state={},
         sign=Signer("s").sign,
@@ -344,7 +350,7 @@ def test_reactivate_button_is_for_agents_only() -> None:
     customer = bk.answer_message(
         [Part(allowed, "postmark")],
         agent=False,
-        locale="en",
+        chrome=shipped().chrome("en"),
         offer=bk.Offer(),
         state={},
         sign=Signer("s").sign,

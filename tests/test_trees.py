@@ -72,7 +72,7 @@ def test_unknown_fact_names_the_line(edited: Path) -> None:
 
 
 def test_unknown_fact_in_a_template_names_the_line(edited: Path) -> None:
-    edit(edited, "{{ address.problem }}", "{{ adress.problem }}")
+    edit(edited, "{{ address.problem | label }}", "{{ adress.problem | label }}")
     found = problems(edited)
     expected = where(edited, "delivery.yml", line_of(edited, "adress.problem"))
     assert any(m.startswith(expected) and "unknown fact 'adress.problem'" in m for m in found)
@@ -118,9 +118,9 @@ def test_missing_audience_is_reported(edited: Path) -> None:
 
 
 def test_template_syntax_error_names_the_line(edited: Path) -> None:
-    edit(edited, "{{ address.problem }}", "{{ address.problem }")
+    edit(edited, "{{ address.problem | label }}", "{{ address.problem | label }")
     found = problems(edited)
-    expected = where(edited, "delivery.yml", line_of(edited, "address.problem }"))
+    expected = where(edited, "delivery.yml", line_of(edited, "address.problem | label }"))
     assert any("template error" in m and m.startswith(expected) for m in found)
 
 

@@ -47,7 +47,7 @@ def test_a_lazy_load_answers_as_a_full_load_does(cache: Path) -> None:
 
 
 def test_a_broken_text_is_found_when_first_rendered(edited: Path, cache: Path) -> None:
-    edit(edited, "{{ address.problem }}", "{{ address.problem }")
+    edit(edited, "{{ address.problem | label }}", "{{ address.problem | label }")
     with pytest.raises(KnowledgeError):
         Knowledge.load(edited)
     knowledge = Knowledge.load(edited, lazy=True)
@@ -55,7 +55,7 @@ def test_a_broken_text_is_found_when_first_rendered(edited: Path, cache: Path) -
         leaf
         for leaf in knowledge.leaves
         if any(
-            "{{ address.problem }" in template.source
+            "{{ address.problem | label }" in template.source
             for text in leaf.texts.values()
             for template in (text.title, text.summary, *text.steps)
         )
@@ -63,7 +63,7 @@ def test_a_broken_text_is_found_when_first_rendered(edited: Path, cache: Path) -
     (locale, audience), _text = next(
         (key, text)
         for key, text in broken.texts.items()
-        if "{{ address.problem }" in text.summary.source
+        if "{{ address.problem | label }" in text.summary.source
     )
     with pytest.raises(KnowledgeError) as caught:
         render(broken, {}, locale=locale, audience=audience)
@@ -110,7 +110,8 @@ def _titles(knowledge: Knowledge) -> set[str]:
 def test_the_parse_cache_follows_every_edit(edited: Path, cache: Path) -> None:
     Knowledge.load(edited, lazy=True)
     entries = sorted(cache.iterdir())
-    assert len(entries) == len(list((edited / "trees").glob("*.yml")))
+    # one per tree file, and one for ui.yml
+    assert len(entries) == len(list((edited / "trees").glob("*.yml"))) + 1
     edit(edited, "title: The email address is not valid\n", "title: Edited just now\n")
     assert "Edited just now" in _titles(Knowledge.load(edited, lazy=True))
     # one entry per file: an edit replaces its file's entry instead of adding one
@@ -132,7 +133,7 @@ def test_a_damaged_or_unwritable_cache_is_ignored(
 
 
 def test_ask_names_the_broken_line_it_meets(whymail: Whymail, edited: Path) -> None:
-    edit(edited, "{{ address.problem }}", "{{ address.problem }")
+    edit(edited, "{{ address.problem | label }}", "{{ address.problem | label }")
     result = whymail.with_env(WHYMAIL_KNOWLEDGE=str(edited))("ask", "ola@@firma.no")
     assert result.code == 1
     assert "delivery.yml:" in result.stderr

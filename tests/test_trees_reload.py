@@ -99,7 +99,7 @@ async def test_each_kind_of_broken_edit_keeps_the_last_good_set(folder: Path) ->
             "      nl:\n        agent:\n          title: Het adres",
             "      xx:\n        agent:\n          title: Het adres",
         ),
-        "bad template": ("{{ address.problem }}", "{{ address.problem }"),
+        "bad template": ("{{ address.problem | label }}", "{{ address.problem | label }"),
         "unreachable node": ("    otherwise: complaint\n", "    otherwise: suppression\n"),
     }
     for kind, (old, new) in broken.items():
@@ -124,3 +124,16 @@ async def test_a_new_file_is_noticed_and_a_sync_reporter_works(folder: Path) -> 
     assert "extra.yml" in faults[0][0].file
     (folder / "trees" / "extra.yml").unlink()
     assert await watcher.check_now() is True
+
+
+async def test_an_edit_of_the_words_around_the_answers_is_picked_up(folder: Path) -> None:
+    faults: list[list[Problem]] = []
+    watcher = KnowledgeWatcher(folder, interval=60, on_fault=faults.append)
+    ui = folder / "ui.yml"
+    rewrite(ui, "    nb: Dette kan du gjøre\n", "    nb: Slik løser du det\n")
+    assert await watcher.check_now() is True
+    assert watcher.current().ui.chrome("nb")("steps") == "Slik løser du det"
+    rewrite(ui, "    nb: Slik løser du det\n", "")
+    assert await watcher.check_now() is False  # refused: the last good words stay
+    assert "words.steps: missing nb text" in faults[0][0].message
+    assert watcher.current().ui.chrome("nb")("steps") == "Slik løser du det"

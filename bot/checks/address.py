@@ -18,7 +18,33 @@ from bot.addresses import normalise_address
 @dataclass(frozen=True, slots=True)
 class InvalidAddress:
     text: str
+    #: What is wrong, as one of PROBLEMS: a code the trees name in the reader's language
+    #: (`{{ address.problem | label }}`), never the validator's English sentence.
     problem: str
+
+
+#: The validator's complaints, told apart by their words, first match wins: what is wrong
+#: with an address in a handful of codes that knowledge/ui.yml names in every language.
+_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("quoting the part before the @-sign", "quoted_local_part"),
+    ("must have an @-sign", "no_at_sign"),
+    ("must be something before the @-sign", "nothing_before_at"),
+    ("too long", "too_long"),
+    ("anything after the email address", "extra_text"),
+    ("display name", "extra_text"),
+    ("angle bracket", "extra_text"),
+    ("after the @-sign", "bad_domain"),
+    ("period", "bad_local_part"),
+    ("before the @-sign", "bad_local_part"),
+    ("character", "bad_local_part"),
+)
+PROBLEMS = frozenset({code for _, code in _PROBLEMS} | {"invalid"})
+
+
+def problem_code(message: str) -> str:
+    """The code for a validator's message; `invalid` for one no rule knows."""
+    text = message.lower()
+    return next((code for words, code in _PROBLEMS if words in text), "invalid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +73,7 @@ def parse_address(candidate: str) -> Address | InvalidAddress:
             test_environment=True,
         )
     except EmailNotValidError as exc:
-        return InvalidAddress(candidate, str(exc))
+        return InvalidAddress(candidate, problem_code(str(exc)))
     normalised = normalise_address(f"{result.local_part}@{result.ascii_domain}")
     local, _, domain = normalised.rpartition("@")
     return Address(normalised, local, domain, result.domain.lower())

@@ -6,7 +6,6 @@ from bot.conversation.asker import AGENT, CUSTOMER, Asker
 from bot.conversation.evidence import Line, dns_line, event_line, evidence
 from bot.conversation.flow import Conversation, Part, Reply, Request
 from bot.conversation.prefs import Lookup, MemoryPrefs, Prefs, prefs_for
-from bot.conversation.words import word
 
 __all__ = [
     "AGENT",
@@ -24,5 +23,4 @@ __all__ = [
     "event_line",
     "evidence",
     "prefs_for",
-    "word",
 ]

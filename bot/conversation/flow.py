@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from bot.bounces import BouncedRecipient, BounceReport, ParseNote
+from bot.chrome import Chrome
 from bot.conversation import pasted
 from bot.conversation.asker import Asker
 from bot.conversation.prefs import Lookup, MemoryPrefs, Prefs
@@ -124,6 +125,10 @@ class Conversation:
             bounce_notes=notes,
             report=report,
         )
+
+    def chrome(self, locale: str, tenant: str | None = None) -> Chrome:
+        """The words a surface shows around (or instead of) an answer, in `locale`."""
+        return self.diagnoser.chrome(locale, tenant)
 
     async def set_locale(self, user: str, locale: str) -> None:
         await self.prefs.set_locale(user, locale)

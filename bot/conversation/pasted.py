@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from bot.addresses import normalise_address
 from bot.bounces import BouncedRecipient, BounceReport, Cut, ParseNote, parse_bounce_report
-from bot.conversation.words import word
+from bot.chrome import Chrome
 from bot.model import DeliveryEvent, EventType
 
 #: What the evidence lines name as the source of a pasted bounce's events.
@@ -55,9 +55,9 @@ async def read(message: bytes | str, parsing: asyncio.Semaphore) -> BounceReport
     return BounceReport(report.recipients, cut + report.notes)
 
 
-def note_lines(notes: Sequence[ParseNote], locale: str) -> list[str]:
+def note_lines(notes: Sequence[ParseNote], chrome: Chrome) -> list[str]:
     """What was not read of a bounce, in the asker's words: its answer may be partial."""
-    return [word(locale, f"bounce_cut_{n.cut}", **n.amounts()) for n in notes]
+    return [chrome(f"bounce_cut_{n.cut}", **n.amounts()) for n in notes]
 
 
 def listed(rows: Sequence[BouncedRecipient], notes: Sequence[ParseNote]) -> int:
@@ -95,14 +95,14 @@ class SummaryLine:
     diagnostic: str | None
 
 
-def summary(rows: Sequence[BouncedRecipient], locale: str) -> list[SummaryLine]:
+def summary(rows: Sequence[BouncedRecipient], chrome: Chrome) -> list[SummaryLine]:
     """What the bounce says of each recipient, in the asker's words; untrusted text as it came."""
     kinds = {True: "hard_bounce", False: "soft_bounce", None: "bounce"}
     return [
         SummaryLine(
             row.recipient,
-            word(locale, kinds[row.hard]),
-            row.reason,
+            chrome(kinds[row.hard]),
+            chrome.label(row.reason),
             " ".join(str(p) for p in (row.smtp_code, row.status) if p),
             row.diagnostic,
         )

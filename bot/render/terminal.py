@@ -1,16 +1,18 @@
 """A diagnosis for a person at a terminal: the verdict first, then what to do, then evidence.
 
-The same words and evidence lines as every other surface (bot.conversation), in the answer's
-language. Remote servers' text, addresses and payload fields are untrusted: control characters
-and bidirectional overrides are removed, so a reply cannot move the cursor, recolour the
-terminal or make text read backwards.
+The same words and evidence lines as every other surface (the answer's chrome, from
+knowledge/ui.yml), in the answer's language. The customer view is what a customer in Slack
+sees: the title, the address, the text and the question, and nothing internal (no verdict id,
+path, evidence, ESP names, hosts or codes). Remote servers' text, addresses and payload fields
+are untrusted: control characters and bidirectional overrides are removed, so a reply cannot
+move the cursor, recolour the terminal or make text read backwards.
 """
 
 from __future__ import annotations
 
 import re
 
-from bot.conversation import evidence, word
+from bot.conversation import evidence
 from bot.model import Diagnosis
 
 _MARK = {"error": "✗", "warning": "!", "info": "✓"}
@@ -19,26 +21,28 @@ _MARK = {"error": "✗", "warning": "!", "info": "✓"}
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
-def render_diagnosis(d: Diagnosis, *, agent: bool = True) -> str:
-    """`agent` adds what only the support team reads: the verdict id, evidence and path."""
-    locale = d.answer.locale
+def render_diagnosis(d: Diagnosis) -> str:
+    """An agent's answer adds what only the support team reads: the verdict id, evidence and
+    path; a customer's is the very answer Slack gives them."""
+    agent = d.answer.audience == "agent"
+    word = d.answer.chrome
     title = f"{_MARK.get(d.severity, '•')} {safe(d.answer.title)}"
     lines = [f"{title}   [{d.verdict}]" if agent else title, f"  {safe(_about(d, agent))}"]
     lines += ["", _wrap(safe(d.answer.summary))]
     if d.answer.steps:
-        lines += ["", f"{word(locale, 'steps')}:"]
+        lines += ["", f"{word('steps')}:"]
         lines += [f"  {n}. {safe(step)}" for n, step in enumerate(d.answer.steps, start=1)]
     if d.question is not None:
         options = " / ".join(safe(label) for _, label in d.question.options)
-        lines += ["", f"{word(locale, 'narrow')}: {safe(d.question.text)} ({options})"]
+        lines += ["", f"{word('narrow')}: {safe(d.question.text)} ({options})"]
     if agent:
         shown = _evidence(d)
         if shown:
-            lines += ["", f"{word(locale, 'evidence')}:", *(f"  {line}" for line in shown)]
+            lines += ["", f"{word('evidence')}:", *(f"  {line}" for line in shown)]
         lines += [f"! {safe(note)}" for note in d.notes]
-        lines += ["", f"{word(locale, 'path')}: {' → '.join(d.path)}"]
+        lines += ["", f"{word('path')}: {' → '.join(d.path)}"]
     elif d.notes:
-        lines += ["", f"! {word(locale, 'partial')}"]
+        lines += ["", f"! {word('partial')}"]
     return "\n".join(lines)
 
 
@@ -53,9 +57,9 @@ def _about(d: Diagnosis, agent: bool) -> str:
 
 
 def _evidence(d: Diagnosis) -> list[str]:
-    said = word(d.answer.locale, "server_said")
+    said = d.answer.chrome("server_said")
     lines = []
-    for line in evidence(d, d.answer.locale):
+    for line in evidence(d):
         lines.append(safe(line.text))
         if line.quote:
             lines.append(f"    {said}: {safe(line.quote)}")

@@ -45,7 +45,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.conversation import Asker, Conversation, Prefs, Request, word
+from bot.chrome import Chrome
+from bot.conversation import Asker, Conversation, Prefs, Request
 from bot.conversation.pasted import note_lines
 from bot.diagnose import Diagnoser
 from bot.slack import blocks as bk
@@ -55,6 +56,7 @@ from bot.slack.middleware import DropRetries, LearnHome
 from bot.slack.mrkdwn import escape as esc
 from bot.slack.settings import SlackSettings
 from bot.slack.state import SeenEvents, Signer
+from bot.trees import choose_locale
 from bot.trees.status import KnowledgeSource, status
 
 log = logging.getLogger(__name__)
@@ -190,10 +192,8 @@ class WhymailSlack:
         channel = self.settings.fault_channel
         if not channel:
             return
-        message = (
-            ":warning: A knowledge edit was refused; the bot keeps the last good trees.\n"
-            f"```{esc(bk.clip(text, 2800))}```"
-        )
+        chrome = await self.chrome_for(None, channel)
+        message = f":warning: {chrome('knowledge_refused')}\n```{esc(bk.clip(text, 2800))}```"
         try:
             await self.app.client.chat_postMessage(channel=channel, text=message)
         except SlackApiError as exc:
@@ -201,6 +201,24 @@ class WhymailSlack:
 
     def knowledge_status(self) -> dict[str, Any]:
         return status(self.knowledge) if self.knowledge is not None else {"trees": None}
+
+    async def chrome_for(
+        self,
+        user: str | None,
+        channel: str | None,
+        seen: str | None = None,
+        tenant: str | None = None,
+    ) -> Chrome:
+        """The words for someone when there is no answer to speak for them (help, a notice, an
+        error): the language they chose, else Slack's for them (`seen`), else the channel's."""
+        chosen = None
+        if user:
+            try:
+                chosen = await self.prefs.locale(user)
+            except Exception:  # a preference that cannot be read is no reason not to answer
+                log.exception("could not read a language preference")
+        locale = choose_locale(chosen, seen, self.classifier.channel_locale(channel))
+        return self.conversation.chrome(locale, tenant)
 
     @property
     def diagnoser(self) -> Diagnoser:
@@ -230,17 +248,18 @@ class WhymailSlack:
             eml=eml,
         )
         reply = await self.conversation.ask(request)
+        chrome = self.conversation.chrome(reply.locale, asker.tenant)
         if reply.notice in ("not_linked", "no_failed_recipient"):
-            why = note_lines(reply.bounce_notes, reply.locale)
-            return bk.notice("\n".join([word(reply.locale, reply.notice), *why]))
+            why = note_lines(reply.bounce_notes, chrome)
+            return bk.notice("\n".join([chrome(reply.notice), *why]))
         preface = []
         if reply.bounce:
-            summary = bk.bounce_summary(reply.bounce, reply.locale, reply.bounce_notes)
+            summary = bk.bounce_summary(reply.bounce, chrome, reply.bounce_notes, agent=asker.agent)
             preface.append(bk.section(summary))
         if not reply.parts:
             return bk.Message(
-                "Nothing to look up",
-                [*preface, bk.section(word(reply.locale, "nothing_found")), bk.section(bk.HELP)],
+                chrome("nothing_to_look_up"),
+                [*preface, bk.section(chrome("nothing_found")), bk.section(chrome("help"))],
             )
         # History is written after the answer is on its way; it never delays or costs one.
         self.inflight.start(self.conversation.remember(asker.user, text, reply))
@@ -252,7 +271,7 @@ class WhymailSlack:
         return bk.answer_message(
             reply.parts,
             agent=asker.agent,
-            locale=reply.locale,
+            chrome=chrome,
             offer=offer,
             state=state,
             sign=self.signer.sign,

@@ -1,5 +1,8 @@
 """Block Kit for answers, modals and App Home: pure functions from core records to JSON.
 
+Every word comes from a `Chrome` (knowledge/ui.yml in the reader's language): an answer's own,
+or the one the caller passes for what is not an answer (help, notices, App Home).
+
 Every string that did not come from our own code is escaped for mrkdwn here (the trees' texts
 arrive escaped already, rendered with `bot.slack.mrkdwn.escape`), and every message is built inside
 Slack's limits: 50 blocks, 3,000 characters per section, and a total far below the ~12-13 k
@@ -15,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.bounces import BouncedRecipient, ParseNote
-from bot.conversation import Part, evidence, word
+from bot.chrome import Chrome
+from bot.conversation import Part, evidence
 from bot.conversation.evidence import MAX_EVENTS_SHOWN, event_line, one_line
 from bot.conversation.pasted import listed, note_lines, summary
 from bot.model import Diagnosis
@@ -109,7 +113,7 @@ def answer_message(
     parts: Sequence[Part],
     *,
     agent: bool,
-    locale: str,
+    chrome: Chrome,
     offer: Offer,
     state: Mapping[str, Any],
     sign: Sign,
@@ -131,7 +135,7 @@ def answer_message(
         shown += 1
     hidden = len(parts) - shown
     if hidden:
-        blocks.append(context(f"+{hidden} {word(locale, 'more')}"))
+        blocks.append(context(chrome("more", count=hidden)))
     return Message(fallback([p.diagnosis for p in parts], agent=agent), blocks)
 
 
@@ -157,6 +161,7 @@ def _diagnosis_blocks(
     index: int,
 ) -> list[Block]:
     d = part.diagnosis
+    word = d.answer.chrome
     icon = _SEVERITY_ICON.get(d.severity, "")
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"{icon} {d.answer.title}".strip(), MAX_HEADER)},
@@ -169,15 +174,15 @@ def _diagnosis_blocks(
         blocks.append(section(d.answer.summary))
     if d.answer.steps:
         steps = "\n".join(f"{n}. {s}" for n, s in enumerate(d.answer.steps, 1))
-        blocks.append(section(f"*{word(d.answer.locale, 'steps')}*\n{steps}"))
+        blocks.append(section(f"*{word('steps')}*\n{steps}"))
     if agent:
         shown = evidence_text(d)
         if shown:
-            blocks.append(section(f"*{word(d.answer.locale, 'evidence')}*\n{shown}"))
+            blocks.append(section(f"*{word('evidence')}*\n{shown}"))
         if d.notes:
             blocks.append(context("\n".join(f":warning: {esc(n)}" for n in d.notes[:5])))
     elif d.notes:
-        blocks.append(context(f":warning: {word(d.answer.locale, 'partial')}"))
+        blocks.append(context(f":warning: {word('partial')}"))
     subject_state = {**state, "q": clip(subject_query(d), 300)}
     if offer.questions and d.question is not None and d.question.options:
         blocks.append(section(f":grey_question: {d.question.text}"))
@@ -196,29 +201,23 @@ def _diagnosis_blocks(
     if agent and offer.share and "share_with_customer" in actions:
         elements.append(
             button(
-                "Share with customer",
+                word("share"),
                 f"{ACTION_SHARE}:{index}",
                 sign(subject_state),
                 style="primary",
             )
         )
     if agent and offer.details and "details" in actions:
-        elements.append(button("Details", f"{ACTION_DETAILS}:{index}", sign(subject_state)))
+        elements.append(button(word("details"), f"{ACTION_DETAILS}:{index}", sign(subject_state)))
     provider = part.reactivate
     if agent and provider and d.recipient and "reactivate" in actions:
         value = sign({**subject_state, "p": provider, "r": d.recipient})
-        element = button(
-            "Reactivate address", f"{ACTION_REACTIVATE}:{index}", value, style="danger"
-        )
+        element = button(word("reactivate"), f"{ACTION_REACTIVATE}:{index}", value, style="danger")
         element["confirm"] = {
-            "title": plain("Reactivate the address?", 100),
-            "text": plain(
-                f"{d.recipient} comes off {provider}'s suppression list, so email to it is sent "
-                "again. Do it only when the recipient wants the email and the address works.",
-                300,
-            ),
-            "confirm": plain("Reactivate", 30),
-            "deny": plain("Cancel", 30),
+            "title": plain(word("reactivate_title"), 100),
+            "text": plain(word("reactivate_text", address=d.recipient, provider=provider), 300),
+            "confirm": plain(word("reactivate_confirm"), 30),
+            "deny": plain(word("cancel"), 30),
             "style": "danger",
         }
         elements.append(element)
@@ -236,9 +235,9 @@ def subject_query(d: Diagnosis) -> str:
 
 def evidence_text(d: Diagnosis, *, limit: int = MAX_EVENTS_SHOWN) -> str:
     """The evidence lines, escaped; the server's words as a quotation under their event."""
-    said = word(d.answer.locale, "server_said")
+    said = d.answer.chrome("server_said")
     lines = []
-    for line in evidence(d, d.answer.locale, limit=limit):
+    for line in evidence(d, limit=limit):
         lines.append(esc(line.text))
         if line.quote:
             lines.append(f">{said}: `{esc(line.quote)}`")
@@ -246,59 +245,85 @@ def evidence_text(d: Diagnosis, *, limit: int = MAX_EVENTS_SHOWN) -> str:
 
 
 def bounce_summary(
-    rows: Sequence[BouncedRecipient], locale: str, notes: Sequence[ParseNote] = ()
+    rows: Sequence[BouncedRecipient],
+    chrome: Chrome,
+    notes: Sequence[ParseNote] = (),
+    *,
+    agent: bool,
 ) -> str:
     """What a pasted or attached bounce says, before the answers about its recipients, and
-    what of it was not read, so that a partial reading is never taken for the whole email."""
-    lines = [f"*{word(locale, 'bounce_says')}:*"]
-    said = word(locale, "server_said")
-    shown = summary(rows, locale)
+    what of it was not read, so that a partial reading is never taken for the whole email.
+    A customer reads each recipient and what happened in plain words; an agent also gets the
+    reason, the codes and the server's reply."""
+    lines = [f"*{chrome('bounce_says')}:*"]
+    said = chrome("server_said")
+    shown = summary(rows, chrome)
     for row in shown:
-        code = esc(row.code)
-        lines.append(f"• {esc(row.recipient)}: {row.kind}, `{esc(row.reason)}` {code}".rstrip())
-        if row.diagnostic:
+        line = chrome("bounce_row", recipient=esc(row.recipient), kind=row.kind)
+        if agent:
+            line += f", {esc(row.reason)} {esc(row.code)}".rstrip()
+        lines.append(f"• {line}")
+        if agent and row.diagnostic:
             lines.append(f">{said}: `{esc(clip(one_line(row.diagnostic), 300))}`")
     named = listed(rows, notes)
     if named > len(shown):
-        lines.append(f"+{named - len(shown):,} {word(locale, 'more_recipients')}")
-    lines += [f"_{line}_" for line in note_lines(notes, locale)]
+        lines.append(chrome("more_recipients", count=f"{named - len(shown):,}"))
+    lines += [f"_{line}_" for line in note_lines(notes, chrome)]
     return "\n".join(lines)
 
 
-def details_view(diagnoses: Sequence[Diagnosis]) -> Block:
+def details_view(diagnoses: Sequence[Diagnosis], chrome: Chrome) -> Block:
     """The modal behind "Details": the raw evidence an agent needs to escalate."""
     blocks: list[Block] = []
     for d in diagnoses:
+        word = d.answer.chrome
         part: list[Block] = [
             {"type": "header", "text": plain(d.subject, MAX_HEADER)},
-            context(f"`{esc(d.verdict)}`  ·  path: {esc(' → '.join(d.path))}"),
+            context(f"`{esc(d.verdict)}`  ·  {word('path')}: {esc(' → '.join(d.path))}"),
         ]
         events = d.timeline.events if d.timeline else ()
         for event in events[-20:]:
-            text = esc(event_line(event))
+            text = esc(event_line(event, word))
             if event.message_id:
-                text += f"\nmessage id `{esc(event.message_id)}`"
+                text += f"\n{word('message_id')} `{esc(event.message_id)}`"
             if event.diagnostic:
                 text += f"\n```{esc(clip(event.diagnostic, 2500))}```"
             part.append(section(text))
-        part.append(section(dns_records(d.facts.get("domain")) or "No DNS findings."))
+        part.append(section(dns_records(d.facts.get("domain"), word) or word("no_dns")))
         if len(blocks) + len(part) > MAX_MODAL_BLOCKS - 1:
-            blocks.append(context("More answers than fit; look each address up on its own."))
+            blocks.append(context(chrome("details_more")))
             break
         blocks += part
-    return modal("Details", blocks or [section("Nothing to show.")], callback_id=VIEW_DETAILS)
+    return modal(
+        chrome("details"),
+        blocks or [section(chrome("nothing_to_show"))],
+        chrome=chrome,
+        callback_id=VIEW_DETAILS,
+    )
 
 
-def dns_records(domain: Any) -> str:
+#: The DNS findings the Details window lists, each with its ui.yml word.
+_DNS_FIELDS = (
+    ("exists", "dns_exists"),
+    ("accepts_mail", "dns_accepts_mail"),
+    ("null_mx", "dns_null_mx_field"),
+    ("implicit_mx", "dns_implicit_mx_field"),
+    ("inconclusive", "dns_inconclusive_field"),
+)
+_YES_NO = {True: "yes", False: "no", None: "unknown"}
+
+
+def dns_records(domain: Any, chrome: Chrome) -> str:
     if not isinstance(domain, Mapping) or not domain.get("name"):
         return ""
-    rows = [f"*DNS {esc(str(domain['name']))}*"]
-    for key in ("exists", "accepts_mail", "null_mx", "implicit_mx", "inconclusive"):
-        rows.append(f"{key}: `{domain.get(key)}`")
+    rows = [f"*{chrome('dns_line', domain=esc(str(domain['name'])), summary='').rstrip(': ')}*"]
+    for key, name in _DNS_FIELDS:
+        value = domain.get(key)
+        rows.append(f"{chrome(name)}: {chrome(_YES_NO.get(value, 'unknown'))}")
     for host in domain.get("mx") or ():
         rows.append(f"MX `{esc(str(host))}`")
     if domain.get("cause"):
-        rows.append(f"cause: {esc(str(domain['cause']))}")
+        rows.append(f"{chrome('dns_cause')}: {esc(str(domain['cause']))}")
     return "\n".join(rows)
 
 
@@ -306,6 +331,7 @@ def modal(
     title: str,
     blocks: list[Block],
     *,
+    chrome: Chrome,
     callback_id: str,
     submit: str | None = None,
     private_metadata: str = "",
@@ -314,7 +340,7 @@ def modal(
         "type": "modal",
         "callback_id": callback_id,
         "title": plain(title, 24),
-        "close": plain("Close", 24),
+        "close": plain(chrome("close"), 24),
         "blocks": blocks[:MAX_MODAL_BLOCKS],
         "private_metadata": private_metadata,
     }
@@ -323,21 +349,24 @@ def modal(
     return view
 
 
-def loading_view(callback_id: str = VIEW_DETAILS) -> Block:
+def loading_view(chrome: Chrome, callback_id: str = VIEW_DETAILS) -> Block:
     return modal(
-        "Details", [section(":hourglass_flowing_sand: Looking it up…")], callback_id=callback_id
+        chrome("details"),
+        [section(f":hourglass_flowing_sand: {chrome('looking_it_up')}")],
+        chrome=chrome,
+        callback_id=callback_id,
     )
 
 
-def lookup_view(private_metadata: str) -> Block:
+def lookup_view(private_metadata: str, chrome: Chrome) -> Block:
     """A form to ask from App Home, where there is no message box."""
     return modal(
-        "Ask whymail",
+        chrome("ask_title"),
         [
             {
                 "type": "input",
                 "block_id": "query",
-                "label": plain("Address, dispatch id or question", 2000),
+                "label": plain(chrome("lookup_label"), 2000),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": "text",
@@ -346,26 +375,15 @@ def lookup_view(private_metadata: str) -> Block:
                 },
             }
         ],
+        chrome=chrome,
         callback_id=VIEW_LOOKUP,
-        submit="Look up",
+        submit=chrome("lookup_submit"),
         private_metadata=private_metadata,
     )
 
 
-HELP = (
-    "*Ask why an email did not arrive.*\n"
-    "• `/whymail ola@firma.no`: a recipient address\n"
-    "• `/whymail d-1001`: a dispatch id (every recipient of it)\n"
-    "• `/whymail why didn't ola@firma.no get the invoice?`: a sentence in English, Norwegian, "
-    "Dutch or Portuguese\n"
-    "• paste a bounce message after `/whymail`, or send a `.eml` file to me in a direct message\n"
-    "• `/whymail lang nb`: answer me in nb, en, nl or pt-BR (`/whymail lang auto` to undo)\n"
-    "In a channel shared with a customer, mention @whymail: the answer is for them, in thread."
-)
-
-
-def help_message() -> Message:
-    return Message("How to use whymail", [section(HELP)])
+def help_message(chrome: Chrome) -> Message:
+    return Message(chrome("help_title"), [section(chrome("help"))])
 
 
 def notice(text: str) -> Message:
@@ -374,36 +392,41 @@ def notice(text: str) -> Message:
 
 
 def home_view(
-    *, recent: Iterable[tuple[str, str, float]], status: Mapping[str, Any], lookup_value: str
+    *,
+    recent: Iterable[tuple[str, str, float]],
+    status: Mapping[str, Any],
+    lookup_value: str,
+    chrome: Chrome,
 ) -> Block:
     blocks: list[Block] = [
         {"type": "header", "text": plain("whymail", MAX_HEADER)},
-        section(HELP),
+        section(chrome("help")),
         {
             "type": "actions",
             "elements": [
-                button("Look something up", ACTION_NEW_LOOKUP, lookup_value, style="primary")
+                button(chrome("home_lookup"), ACTION_NEW_LOOKUP, lookup_value, style="primary")
             ],
         },
         {"type": "divider"},
-        section("*Your recent lookups*"),
+        section(f"*{chrome('home_recent')}*"),
     ]
     rows = [
         f"• {esc(clip(text, 120))} → `{esc(verdict)}`  "
-        f"_{datetime.fromtimestamp(at, UTC).strftime('%Y-%m-%d %H:%M UTC')}_"
+        f"_{chrome.when(datetime.fromtimestamp(at, UTC), form='when_line')}_"
         for text, verdict, at in recent
     ]
-    blocks.append(section("\n".join(rows) if rows else "_None yet._"))
+    blocks.append(section("\n".join(rows) if rows else f"_{chrome('home_none')}_"))
     blocks.append({"type": "divider"})
-    knowledge = [f"*Knowledge*: {status.get('trees', 0)} tree(s) loaded"]
+    knowledge = [chrome("home_knowledge", count=status.get("trees", 0))]
     if status.get("loaded_at"):
-        knowledge.append(f"last loaded {esc(str(status['loaded_at']))}")
+        knowledge.append(chrome("home_loaded", when=chrome.when(str(status["loaded_at"]))))
     if status.get("last_error"):
         knowledge.append(
-            f":warning: last edit refused:\n```{esc(clip(str(status['last_error']), 2000))}```"
+            f":warning: {chrome('home_refused')}\n"
+            f"```{esc(clip(str(status['last_error']), 2000))}```"
         )
     else:
-        knowledge.append("no refused edits")
+        knowledge.append(chrome("home_no_refused"))
     blocks.append(section("\n".join(knowledge)))
     return {"type": "home", "blocks": blocks}
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chrome import Chrome
 from bot.conversation import AGENT, CUSTOMER, Asker
 from bot.slack import blocks as bk
 from bot.slack.audience import Where
@@ -43,9 +44,16 @@ async def _agent(bot: WhymailSlack, client: AsyncWebClient, body: dict[str, Any]
     """The presser of an agents-only button, or None once they have been told it is not theirs."""
     presser = await _presser(bot, client, body, visible=False)
     if not presser.agent:
-        await bot.respond(body.get("response_url"), _AGENTS_ONLY)
+        chrome = await _chrome(bot, body, presser.locale)
+        await bot.respond(body.get("response_url"), bk.notice(chrome("agents_only")))
         return None
     return presser
+
+
+async def _chrome(bot: WhymailSlack, body: dict[str, Any], seen: str | None = None) -> Chrome:
+    """The words for whoever pressed: their language, else the channel's."""
+    user = (body.get("user") or {}).get("id")
+    return await bot.chrome_for(user, (body.get("channel") or {}).get("id"), seen)
 
 
 def _state(bot: WhymailSlack, action: dict[str, Any]) -> dict[str, Any] | None:
@@ -56,8 +64,9 @@ def _state(bot: WhymailSlack, action: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-_EXPIRED = bk.notice("This button has expired or was not made by me; please ask again.")
-_AGENTS_ONLY = bk.notice("Only the support team can use this button.")
+async def _expired(bot: WhymailSlack, body: dict[str, Any]) -> None:
+    chrome = await _chrome(bot, body)
+    await bot.respond(body.get("response_url"), bk.notice(chrome("expired")))
 
 
 #: A press whose signed state checked out: (payload, that state, Web API client).
@@ -72,7 +81,7 @@ def _signed(bot: WhymailSlack, work: Pressed) -> Handler:
     ) -> None:
         state = _state(bot, action)
         if state is None:
-            await bot.respond(body.get("response_url"), _EXPIRED)
+            await _expired(bot, body)
             return
         await work(body, state, client)
 
@@ -84,20 +93,15 @@ def share(bot: WhymailSlack) -> Handler:
         url = body.get("response_url")
         channel = (body.get("channel") or {}).get("id")
         if not channel or state.get("ch") != channel:  # a copy of the button, posted elsewhere
-            await bot.respond(url, _EXPIRED)
+            await _expired(bot, body)
             return
         presser = await _agent(bot, client, body)
         if presser is None:
             return
         tenant = bot.classifier.channel_tenant(channel)
+        chrome = await _chrome(bot, body, presser.locale)
         if tenant is None and await bot.classifier.channel_external(client, channel):
-            await bot.respond(
-                url,
-                bk.notice(
-                    "This channel is shared with people outside your organisation but not linked "
-                    "to a tenant (`slack_channels` in the config), so I will not post here."
-                ),
-            )
+            await bot.respond(url, bk.notice(chrome("share_not_linked")))
             return
         customer = Asker(presser.user, CUSTOMER, tenant, True, None, True, "shared by an agent")
         locale = bot.classifier.channel_locale(channel) or state.get("l")
@@ -109,7 +113,7 @@ def share(bot: WhymailSlack) -> Handler:
             locale=choose_locale(locale, None, None),
         )
         await client.chat_postMessage(channel=channel, **message.as_kwargs())
-        await bot.respond(url, bk.notice("Shared in this channel, in the customer's words."))
+        await bot.respond(url, bk.notice(chrome("shared")))
 
     return _signed(bot, on_share)
 
@@ -118,14 +122,23 @@ def details(bot: WhymailSlack) -> Handler:
     async def on_details(
         body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        opened = await client.views_open(trigger_id=body["trigger_id"], view=bk.loading_view())
-        view_id = (opened.get("view") or {}).get("id")
         state = _state(bot, action)
+        # The window opens at once (its trigger expires in 3 s), in the answer's language.
+        chrome = (
+            bot.conversation.chrome(choose_locale(state.get("l"), None, None))
+            if state is not None
+            else await _chrome(bot, body)
+        )
+        opened = await client.views_open(
+            trigger_id=body["trigger_id"], view=bk.loading_view(chrome)
+        )
+        view_id = (opened.get("view") or {}).get("id")
         presser = await _presser(bot, client, body, visible=False)
-        if state is None:
-            view = bk.modal("Details", [bk.section(_EXPIRED.text)], callback_id=bk.VIEW_DETAILS)
-        elif not presser.agent:
-            view = bk.modal("Details", [bk.section(_AGENTS_ONLY.text)], callback_id=bk.VIEW_DETAILS)
+        if state is None or not presser.agent:
+            why = chrome("expired") if state is None else chrome("agents_only")
+            view = bk.modal(
+                chrome("details"), [bk.section(why)], chrome=chrome, callback_id=bk.VIEW_DETAILS
+            )
         else:
             report = await bot.diagnoser.ask(
                 str(state.get("q") or ""),
@@ -134,7 +147,7 @@ def details(bot: WhymailSlack) -> Handler:
                 escape=esc,
                 answers=state.get("a"),
             )
-            view = bk.details_view(report.diagnoses)
+            view = bk.details_view(report.diagnoses, chrome)
         await client.views_update(view_id=view_id, view=view)
 
     return on_details
@@ -166,7 +179,7 @@ def reactivate(bot: WhymailSlack) -> Handler:
     ) -> None:
         url = body.get("response_url")
         if not state.get("p") or not state.get("r") or bot.esp is None:
-            await bot.respond(url, _EXPIRED)
+            await _expired(bot, body)
             return
         presser = await _agent(bot, client, body)
         if presser is None:
@@ -174,9 +187,14 @@ def reactivate(bot: WhymailSlack) -> Handler:
         team = (body.get("team") or {}).get("id") or ""
         actor = f"slack:{team}:{presser.user}"
         result = await bot.esp.reactivate(str(state["p"]), str(state["r"]), actor)
+        chrome = bot.conversation.chrome(choose_locale(state.get("l"), presser.locale, None))
         icon = ":white_check_mark:" if result.ok else ":x:"
-        what = "reactivated" if result.ok else "not reactivated"
-        text = f"{icon} {esc(str(state['r']))} {what} at {esc(str(state['p']))}"
+        what = chrome(
+            "reactivated" if result.ok else "not_reactivated",
+            address=esc(str(state["r"])),
+            provider=esc(str(state["p"])),
+        )
+        text = f"{icon} {what}"
         if result.message:
             text += f": {esc(bk.clip(result.message, 500))}"
         await bot.respond(url, bk.notice(text))
@@ -190,7 +208,10 @@ def new_lookup(bot: WhymailSlack) -> Handler:
     ) -> None:
         user = str((body.get("user") or {}).get("id") or "")
         metadata = bot.signer.sign({"src": "home", "u": user}, limit=3000)
-        await client.views_open(trigger_id=body["trigger_id"], view=bk.lookup_view(metadata))
+        chrome = await _chrome(bot, body)
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=bk.lookup_view(metadata, chrome)
+        )
 
     return on_new_lookup
 
@@ -205,9 +226,8 @@ def lookup_submitted(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
         except BadState:
             meta = {}
         if meta.get("u") != user:
-            await ack(
-                response_action="errors", errors={"query": "This form has expired; open it again."}
-            )
+            chrome = await bot.chrome_for(user, None)
+            await ack(response_action="errors", errors={"query": chrome("form_expired")})
             return
         await ack()
         text = str(

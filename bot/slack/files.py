@@ -23,7 +23,13 @@ _EML_TYPES = frozenset({"message/rfc822", "text/plain", "application/octet-strea
 
 
 class FileRefused(Exception):
-    """The file is not a bounce email we will read; the message says why, for the user."""
+    """The file is not a bounce email we will read; `key` (a ui.yml word) and its `values`
+    say why, in the user's language."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key, values)
+        self.key = key
+        self.values = values
 
 
 def is_eml(file: dict[str, Any]) -> bool:
@@ -39,22 +45,17 @@ async def download_eml(client: AsyncWebClient, file_id: str, *, token: str, api_
     try:
         info = await client.files_info(file=file_id)
     except SlackApiError as exc:
-        raise FileRefused(
-            f"Slack would not show me the file ({exc.response.get('error')})."
-        ) from None
+        raise FileRefused("file_unseen", error=exc.response.get("error")) from None
     file = info.get("file") or {}
     size = int(file.get("size") or 0)
     if size > MAX_EML_BYTES:
-        raise FileRefused(
-            f"The file is {size // 1024} KiB; "
-            f"I read bounce emails up to {MAX_EML_BYTES // 1024} KiB."
-        )
+        raise FileRefused("file_too_big", size=size // 1024, limit=MAX_EML_BYTES // 1024)
     if not is_eml(file) and file.get("mimetype") not in _EML_TYPES:
-        raise FileRefused("That does not look like an email file (.eml).")
+        raise FileRefused("file_not_eml")
     url = str(file.get("url_private_download") or file.get("url_private") or "")
     allowed = _FILE_HOSTS | {urlsplit(api_url).hostname or ""}
     if urlsplit(url).scheme not in ("https", "http") or urlsplit(url).hostname not in allowed:
-        raise FileRefused("The file is not on Slack's file host.")
+        raise FileRefused("file_wrong_host")
     chunks: list[bytes] = []
     received = 0
     async with (
@@ -62,10 +63,12 @@ async def download_eml(client: AsyncWebClient, file_id: str, *, token: str, api_
         http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response,
     ):
         if response.status_code != 200:
-            raise FileRefused(f"Downloading the file failed (HTTP {response.status_code}).")
+            raise FileRefused("file_download_failed", status=response.status_code)
         async for chunk in response.aiter_bytes():
             received += len(chunk)
             if received > MAX_EML_BYTES:
-                raise FileRefused(f"The file is larger than {MAX_EML_BYTES // 1024} KiB.")
+                raise FileRefused(
+                    "file_too_big", size=received // 1024, limit=MAX_EML_BYTES // 1024
+                )
             chunks.append(chunk)
     return b"".join(chunks)

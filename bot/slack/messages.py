@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chrome import Chrome
 from bot.slack import blocks as bk
 from bot.slack.audience import Where
 from bot.slack.files import FileRefused, download_eml, is_eml
@@ -25,25 +26,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
-_LANG_USAGE = (
-    f"Use `/whymail lang {'|'.join(LOCALES)}`, or `/whymail lang auto` for Slack's language."
-)
 
 
 def command(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
     async def on_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         text = str(command.get("text") or "").strip()
         first, _, rest = text.partition(" ")
+        chrome = await bot.chrome_for(command.get("user_id"), command.get("channel_id"))
         if not text or first.lower() == "help":
-            await ack(**bk.help_message().as_kwargs())
+            await ack(**bk.help_message(chrome).as_kwargs())
             return
         if (
             first.lower() in ("lang", "language", "språk", "taal", "idioma")
             and len(rest.split()) <= 1
         ):
-            await ack(**(await _set_lang(bot, command["user_id"], rest.strip())).as_kwargs())
+            reply = await _set_lang(bot, command["user_id"], rest.strip(), chrome)
+            await ack(**reply.as_kwargs())
             return
-        await ack(text=f":mag: Looking up {esc(bk.clip(' '.join(text.split()), 200))} …")
+        await ack(text=chrome("looking_up", text=esc(bk.clip(" ".join(text.split()), 200))))
         where = Where(
             user=command["user_id"],
             channel=command.get("channel_id"),
@@ -57,9 +57,7 @@ def command(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
                 message = await bot.answer(text, asker, channel=where.channel)
             except Exception:
                 log.exception("slash command failed")
-                message = bk.notice(
-                    "Something went wrong while looking that up; it has been logged."
-                )
+                message = bk.notice(chrome("failed"))
             await bot.respond(command.get("response_url"), message, replace=True)
 
         bot.inflight.start(work())
@@ -67,18 +65,22 @@ def command(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
     return on_command
 
 
-async def _set_lang(bot: WhymailSlack, user: str, value: str) -> bk.Message:
+async def _set_lang(bot: WhymailSlack, user: str, value: str, chrome: Chrome) -> bk.Message:
+    usage = chrome("lang_usage", locales="|".join(LOCALES))
     if not value:
         current = await bot.prefs.locale(user)
-        return bk.notice(f"Your language: {esc(current or 'automatic')}. {_LANG_USAGE}")
+        language = chrome.label(current) if current else chrome("lang_automatic")
+        return bk.notice(f"{chrome('lang_current', language=esc(language))} {usage}")
     if value.lower() == "auto":
         await bot.prefs.set_locale(user, "")
-        return bk.notice("I will answer in your Slack language (or the channel's).")
+        return bk.notice(chrome("lang_auto_set"))
     chosen = next((loc for loc in LOCALES if loc.lower() == value.lower()), None)
     if chosen is None:
-        return bk.notice(f"I do not speak {esc(bk.clip(value, 20))} yet. {_LANG_USAGE}")
+        return bk.notice(f"{chrome('lang_unknown', value=esc(bk.clip(value, 20)))} {usage}")
     await bot.prefs.set_locale(user, chosen)
-    return bk.notice(f"From now on I answer you in {chosen}.")
+    # Told in the language just chosen: the first words in it confirm the choice.
+    now = bot.conversation.chrome(chosen)
+    return bk.notice(now("lang_set", language=now.label(chosen)))
 
 
 def mention(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
@@ -132,8 +134,10 @@ async def _reply_in_thread(
     if not where.user or not where.channel:
         return
     thread = event.get("thread_ts") or event.get("ts")
+    seen: str | None = None
     try:
         asker = await bot.classifier.classify(client, where, visible_to_channel=not where.is_im)
+        seen = asker.locale
         eml = None
         emls = [f for f in files or () if is_eml(f) and f.get("id")]
         if emls and asker.agent:
@@ -144,14 +148,16 @@ async def _reply_in_thread(
                 api_url=bot.settings.api_url,
             )
         if not text.strip() and eml is None:
-            message = bk.help_message()
+            message = bk.help_message(await bot.chrome_for(where.user, where.channel, seen))
         else:
             message = await bot.answer(text, asker, channel=where.channel, eml=eml)
     except FileRefused as exc:
-        message = bk.notice(esc(str(exc)))
+        chrome = await bot.chrome_for(where.user, where.channel, seen)
+        message = bk.notice(esc(chrome(exc.key, **exc.values)))
     except Exception:
         log.exception("answering a message failed")
-        message = bk.notice("Something went wrong while looking that up; it has been logged.")
+        chrome = await bot.chrome_for(where.user, where.channel, seen)
+        message = bk.notice(chrome("failed"))
     await client.chat_postMessage(channel=where.channel, thread_ts=thread, **message.as_kwargs())
 
 
@@ -166,6 +172,7 @@ def home(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
             recent=recent,
             status=bot.knowledge_status(),
             lookup_value=bot.signer.sign({"src": "home", "u": user}),
+            chrome=await bot.chrome_for(user, None),
         )
         await client.views_publish(user_id=user, view=view)
 

@@ -18,6 +18,7 @@ from bot.trees.loader import ENTRY_TREE, KnowledgeError, Problem, entry_of, load
 from bot.trees.locales import choose_locale, normalize_locale
 from bot.trees.model import ACTIONS, AUDIENCES, LOCALES, Leaf, Node, QuestionNode, Tree
 from bot.trees.render import render, render_question
+from bot.trees.ui import Catalogue, load_catalogue, shipped
 from bot.trees.walk import Walk, walk
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "AUDIENCES",
     "ENTRY_TREE",
     "LOCALES",
+    "Catalogue",
     "Escaper",
     "Knowledge",
     "KnowledgeError",
@@ -44,6 +46,8 @@ class Knowledge:
     directory: Path
     trees: tuple[Tree, ...]
     nodes: dict[str, Node] = field(default_factory=dict)
+    #: The words around the answers and the names of fact values (knowledge/ui.yml).
+    ui: Catalogue = field(default_factory=shipped)
 
     @classmethod
     def load(cls, directory: Path, *, lazy: bool = False) -> Knowledge:
@@ -54,9 +58,19 @@ class Knowledge:
         (a fault then raises KnowledgeError with file:line), and the examples are not run,
         since walking them all would compile most conditions.
         """
-        trees = load_trees(directory, lazy=lazy)
+        problems: list[Problem] = []
+        try:
+            ui = load_catalogue(directory, lazy=lazy)
+        except KnowledgeError as exc:
+            problems, ui = exc.problems, shipped()
+        try:
+            trees = load_trees(directory, lazy=lazy)
+        except KnowledgeError as exc:
+            raise KnowledgeError([*exc.problems, *problems]) from None
+        if problems:
+            raise KnowledgeError(problems)
         nodes = {node_id: node for tree in trees for node_id, node in tree.nodes.items()}
-        knowledge = cls(directory, tuple(trees), nodes)
+        knowledge = cls(directory, tuple(trees), nodes, ui)
         if lazy:
             return knowledge
         failures = list(knowledge.failing_examples())

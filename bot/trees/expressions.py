@@ -1,6 +1,10 @@
 """Conditions and texts in trees are Jinja2, sandboxed: editors get a friendly language and no
 way to run code. Every value a text prints passes through an escaper chosen by the renderer
 (mrkdwn for Slack), so a remote server's reply can never become a Slack mention or link.
+
+Two filters speak the answer's language: `when` prints a moment in its format and the
+reader's time zone, `label` names a fact value (`deferred`, `in_progress`) in its words. Both
+read the `Chrome` the text is rendered with (bot.chrome), set like the escaper for one render.
 """
 
 from __future__ import annotations
@@ -8,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChainableUndefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+if TYPE_CHECKING:
+    from bot.chrome import Chrome
+
 Escaper = Callable[[str], str]
 
 _escaper: ContextVar[Escaper] = ContextVar("whymail_escaper", default=str)
+_chrome: ContextVar[Chrome | None] = ContextVar("whymail_chrome", default=None)
 
 #: Each printed value is bounded too: a 10 kB SMTP reply never floods an answer.
 MAX_VALUE_CHARS = 500
@@ -45,7 +53,13 @@ ENV = ImmutableSandboxedEnvironment(
 
 
 def _when(value: Any) -> str:
-    """ISO timestamps in facts read badly in a sentence; editors write `{{ x | when }}`."""
+    """ISO timestamps in facts read badly in a sentence; editors write `{{ x | when }}` and get
+    the moment in the answer's language and the reader's time zone."""
+    if value is None or isinstance(value, ChainableUndefined):
+        return ""
+    chrome = _chrome.get()
+    if chrome is not None:
+        return chrome.when(value if isinstance(value, datetime) else str(value))
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
@@ -55,20 +69,33 @@ def _when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _label(value: Any) -> str:
+    """`{{ event.type | label }}`: the value named in the answer's language (ui.yml labels)."""
+    if value is None or isinstance(value, ChainableUndefined):
+        return ""
+    chrome = _chrome.get()
+    return chrome.label(value) if chrome is not None else str(value)
+
+
 ENV.filters["domain"] = _domain_of
 ENV.filters["when"] = _when
+ENV.filters["label"] = _label
 
 
 class escaping:
-    """Render with `escaper` applied to every printed value."""
+    """Render with `escaper` applied to every printed value, and `chrome` for the filters
+    that speak the answer's language."""
 
-    def __init__(self, escaper: Escaper) -> None:
+    def __init__(self, escaper: Escaper, chrome: Chrome | None = None) -> None:
         self._escaper = escaper
+        self._chrome_value = chrome
 
     def __enter__(self) -> None:
         self._token = _escaper.set(self._escaper)
+        self._chrome_token = _chrome.set(self._chrome_value)
 
     def __exit__(self, *exc: object) -> None:
+        _chrome.reset(self._chrome_token)
         _escaper.reset(self._token)
 
 

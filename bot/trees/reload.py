@@ -28,10 +28,11 @@ _Signature = tuple[tuple[str, int, int], ...]
 
 
 def _signature(directory: Path) -> _Signature:
-    """What changes when an editor saves, adds, renames or deletes a tree file."""
+    """What changes when an editor saves, adds, renames or deletes a tree file, or edits the
+    words around the answers (ui.yml)."""
     folder = directory / "trees"
     entries = []
-    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+    for path in [*sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]), directory / "ui.yml"]:
         with contextlib.suppress(OSError):
             stat = path.stat()
             entries.append((path.name, stat.st_mtime_ns, stat.st_size))

@@ -9,6 +9,7 @@ from typing import Any
 from bot.model import Answer, Question
 from bot.trees.expressions import Escaper, escaping
 from bot.trees.model import Leaf, QuestionNode, Text
+from bot.trees.ui import Catalogue, shipped
 
 DEFAULT_LOCALE = "en"
 
@@ -22,15 +23,32 @@ def pick_text(leaf: Leaf, locale: str, audience: str) -> tuple[Text, str]:
 
 
 def render(
-    leaf: Leaf, facts: Mapping[str, Any], *, locale: str, audience: str, escape: Escaper = str
+    leaf: Leaf,
+    facts: Mapping[str, Any],
+    *,
+    locale: str,
+    audience: str,
+    escape: Escaper = str,
+    ui: Catalogue | None = None,
+    time_zone: str | None = None,
 ) -> Answer:
+    """The leaf's text, with the words of `ui` in the language it is written in and times in
+    `time_zone` (the language's usual zone when None): its `when` and `label` filters use
+    them, and every surface shows the answer with them."""
     text, used_locale = pick_text(leaf, locale, audience)
-    with escaping(escape):
+    chrome = (ui or shipped()).chrome(used_locale, time_zone)
+    with escaping(escape, chrome):
         title = text.title.render(**facts).strip()
         summary = text.summary.render(**facts).strip()
         steps = tuple(s for s in (step.render(**facts).strip() for step in text.steps) if s)
     return Answer(
-        title, summary, steps, used_locale, audience, actions=leaf.actions.get(audience, ())
+        title,
+        summary,
+        steps,
+        used_locale,
+        audience,
+        chrome,
+        actions=leaf.actions.get(audience, ()),
     )
 
 

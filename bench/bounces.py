@@ -28,7 +28,7 @@ What it prints, and how each figure is computed:
   family's rows. An entry that fires on one family only is a rule that family alone argues for;
   each family is scored again with its own such entries switched off, and the sum of those
   scores is the leave-one-family-out accuracy, what to expect on families never seen.
-- independent replies: `bench/data/replies/dev.jsonl` and `holdout.jsonl`, remote replies of
+- independent replies: `bench/data/replies/dev.jsonl`, `dev2.jsonl` and `holdout.jsonl`, remote replies of
   today's providers and MTAs written by hand apart from the rules (their README says how), each
   classified from its text, status and code alone; reason and hard/soft accuracy. `--misses`
   lists the dev misses; the holdout is only ever scored, so that it keeps measuring wording
@@ -457,7 +457,7 @@ def report_replies(show_misses: bool) -> None:
     scored and never shown, so that it keeps measuring.
     """
     print("\nindependent replies (bench/data/replies, written apart from the rules; text only):")
-    for name in ("dev", "holdout"):
+    for name in ("dev", "dev2", "holdout"):
         path = REPLIES / f"{name}.jsonl"
         if not path.is_file():
             print(f"  {name}: missing ({path})")
@@ -474,7 +474,7 @@ def report_replies(show_misses: bool) -> None:
             f"  {name:8} reason {right}/{len(rows)} = {100 * right / len(rows):.1f} %, "
             f"hard/soft {hard}/{len(hard_rows)} = {100 * hard / max(1, len(hard_rows)):.1f} %"
         )
-        if show_misses and name == "dev":
+        if show_misses and name.startswith("dev"):
             for g, r in zip(got, rows, strict=True):
                 if g.reason != r["reason"]:
                     text = r["diagnostic"][:120]

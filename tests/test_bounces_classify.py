@@ -197,6 +197,68 @@ def test_phrasing_families_for_replies_nobody_tuned_on(text: str, reason: str) -
     assert classify(text).reason == reason
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # a full mailbox, as mail systems localise it
+        ("Das Postfach von Frau Berg ist leider voll.", "mailboxfull"),
+        ("El buzón de correo del usuario está lleno.", "mailboxfull"),
+        ("La boîte aux lettres de votre correspondant est pleine.", "mailboxfull"),
+        ("A caixa postal do destinatário está cheia.", "mailboxfull"),
+        ("Postkassen til modtageren er fuld.", "mailboxfull"),
+        ("Mottagarens postlåda är tyvärr full.", "mailboxfull"),
+        ("De mailbox van de ontvanger is vol.", "mailboxfull"),
+        ("La casella del destinatario è piena.", "mailboxfull"),
+        ("Skrzynka odbiorcy jest pełna.", "mailboxfull"),
+        ("Почтовый ящик адресата переполнен.", "mailboxfull"),
+        # Exchange's "<user> wasn't found at <domain>", localised
+        ("anna.berg wurde bei example.de nicht gefunden.", "userunknown"),
+        ("anna.berg est introuvable sur example.fr.", "userunknown"),
+        ("anna.berg não foi encontrado em example.com.br.", "userunknown"),
+        ("Vi finner ikke e-postadressen du sendte til.", "userunknown"),
+        ("E-postadressen du skrev kunde inte hittas.", "userunknown"),
+        ("E-mailadressen blev ikke fundet hos modtageren.", "userunknown"),
+        ("Пользователь не найден на этом сервере.", "userunknown"),
+        ("553 this address is not in our validrcptto file", "userunknown"),
+        ("Unknown list sales-2019@lists.example.org", "userunknown"),
+        # the domain, not the mailbox, is what cannot be found
+        ("Le nom de domaine du destinataire est introuvable.", "hostunknown"),
+        ("all MX records point to non-existent hosts", "hostunknown"),
+        # the recipient's own filter, however the refusal around it is worded
+        (
+            "550 rejected by the user's own mail filter: block everything from example.biz",
+            "filtered",
+        ),
+        ("550 your mail to <ann@example.net> was automatically rejected", "filtered"),
+        ("550 Nachricht wurde durch den Filter des Empfängers abgewiesen", "filtered"),
+        ("550 failure for one or more recipients (ann@example.net:blocked)", "filtered"),
+        # a sending IP refused by a reputation service, not a sender address
+        ("550 Mail from 198.51.100.3 refused, see our lookup page", "blocked"),
+        ("550 mail from news@example.org refused", "rejected"),
+        # senders refused, in the languages servers speak
+        ("553 remetente recusado pelo servidor", "rejected"),
+        ("550 remitente rechazado", "rejected"),
+        ("550 Absender ungültig", "rejected"),
+        ("550 expéditeur refusé", "rejected"),
+        ("550 5.7.1 sender not in the allowed-senders list of this group", "rejected"),
+        # content scanners, RFC form, sizes, relays, TLS
+        ("554 5.7.0 Reject, id=1-2 - INFECTED: Eicar-Signature", "virusdetected"),
+        ("554 DT:SPM mx1, see the postmaster page", "spamdetected"),
+        ("550 Mail content denied by policy engine", "spamdetected"),
+        ("550 message contains 3 Date headers", "notcompliantrfc"),
+        ("552 message exceeds the mailsize limit of this host", "mesgtoobig"),
+        ("553 sorry, not in my list of allowed rcpthosts", "norelaying"),
+        ("Could not start TLS with the remote host", "failedstarttls"),
+        ("550 SPF check for the envelope sender domain returned fail", "authfailure"),
+        # a list holding the post for its moderator: nothing failed yet
+        ("Your post is held for the list moderator to approve.", "onhold"),
+        ("Your message was forwarded to the moderators for approval.", "onhold"),
+    ],
+)
+def test_localised_and_vendor_families(text: str, reason: str) -> None:
+    assert classify(text).reason == reason
+
+
 def test_an_ip_address_is_not_a_suspended_mailbox() -> None:
     assert classify("550 IP address temporarily blocked").reason == "blocked"
     assert classify("550 this address is temporarily blocked").reason == "suspend"

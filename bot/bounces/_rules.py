@@ -82,6 +82,11 @@ OVERRIDES: Final[dict[str, tuple[str, ...]]] = {
         r"challenge[- ]response",
         # the recipient's own block list: their choice, not a verdict on the sender's IP
         r"(?:recipient|user)'?s? (?:personal |own )?(?:block|black|deny|blocked senders?) ?list",
+        r"rejected by (?:the )?(?:recipient|user)'?s? (?:own |personal )?(?:mail |e-?mail )?filter",
+        r"(?:message|mail) to <?[^ ]+>? was automatically rejected",
+        r"(?:durch|von) (?:den|dem) filter des empfängers",
+        # Barracuda lists each refused recipient as (address:blocked): that recipient's policy
+        r"@[\w.-]+:blocked\)",
     ),
     # A Postfix RBL refusal names the list it used; a list called "... Reputation" is still a
     # list the sending IP is on.
@@ -127,7 +132,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bper it'?s spf\b",
         r"\bbad spf\b",
         r"\bblocked by spf\b",
-        r"\bspf\b[^.]{0,40}\bfail\w*",
+        r"\bspf\b[^.]{0,60}\bfail\w*",
         r"fails? to pass spf",
         r"\bdkim\b[^.]{0,40}\b(?:fail\w*|invalid|missing|not valid)",
         r"(?:does not have|without) authentication information",
@@ -165,6 +170,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\btls session\b[^.]{0,40}\b(?:error|fail\w*)",
         r"certificate (?:verify|verification) failed",
         r"\bssl_connect\b",
+        r"(?:cannot|could not|unable to) start tls",
     ),
     "virusdetected": (
         r"\bvirus(?:es)? (?:detected|found|infected)",
@@ -172,6 +178,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\b(?:virus|malware) (?:was )?(?:detected|found)",
         r"\binfected (?:with|by)\b",
         r"\bmalicious (?:content|attachment|payload)",
+        # amavisd-new names the verdict in capitals: INFECTED (a virus), BANNED (a file type)
+        r"\binfected: [\w.-]+",
     ),
     "notcompliantrfc": (
         r"not (?:rfc ?(?:5322|2822|822)|rfc) ?compliant",
@@ -183,6 +191,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:missing|no) (?:required )?(?:date|from|message-id) header",
         r"missing (?:a )?(?:valid )?(?:date|from|message-id) header",
         r"\bbare (?:lf|lfs|linefeeds?|line ?feeds?)\b|\bsmtplf\b",
+        r"(?:has|contains) (?:multiple|\d+) (?:from|date|subject|sender|message-id) headers",
     ),
     "mailboxfull": (
         r"mailbox (?:is |was )?(?:full|over ?quota|over (?:its|the) (?:size|storage) limit)",
@@ -208,6 +217,18 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bfull mailbox\b",
         r"no space left",
         r"\bdisk (?:is )?full\b",
+        # "the recipient's mailbox is full" as mail systems localise it
+        r"\b(?:postfach|postfächer)\b[^.]{0,40}\b(?:ist )?(?:voll|überfüllt)\b",
+        r"\bbuz[óo]n\b[^.]{0,40}\b(?:est[áa] )?lleno\b",
+        r"\bbo[îi]te (?:aux lettres|de r[ée]ception|mail)?\b[^.]{0,40}\bpleine\b",
+        r"\bcaixa (?:postal|de (?:entrada|correio))?\b[^.]{0,40}\bcheia\b",
+        r"\b(?:postboks(?:en)?|postkasse(?:n)?|innboks(?:en)?)\b[^.]{0,40}"
+        r"\b(?:er )?(?:full|fuld)\b",
+        r"\bpostl[åa]d(?:a|an)\b[^.]{0,40}\b(?:är )?full\b",
+        r"\b(?:mailbox|postvak|brievenbus)\b[^.]{0,40}\b(?:is )?vol\b",
+        r"\bcasella\b[^.]{0,40}\b(?:è )?piena\b",
+        r"\bskrzynka\b[^.]{0,40}\bpe[łl]na\b",
+        r"почтов[а-я]* ящик[а-я]*[^.]{0,40}переполнен",  # noqa: RUF001 (Russian)
     ),
     "systemfull": (
         r"mail system (?:is )?full",
@@ -235,6 +256,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"exceeded (?:google'?s|the) message size",
         r"\bline (?:limit|length|too long)",
         r"\btoo many (?:bytes|lines)",
+        r"\bmail ?size limit",
     ),
     "hasmoved": (
         r"mailbox has moved",
@@ -290,6 +312,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"relay not (?:permitted|allowed)",
         r"(?:email )?address is not verified\. the following identities failed",
         r"\bnot (?:a )?(?:local|valid) (?:domain|recipient domain) (?:and|or) relay",
+        r"\ballowed rcpthosts\b|\bin my list of (?:allowed )?rcpthosts\b",
     ),
     "badreputation": (
         r"\breputation\b",
@@ -299,6 +322,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bs3113\b",
     ),
     "blocked": (
+        r"mail from \d+\.\d+\.\d+\.\d+ (?:rejected|refused|denied)",
         r"\b(?:blocklist|blocklisted|blacklist|blacklisted|block list|black list)\b"
         r"(?! (?:url|link|domain in))",
         r"\bblocked using\b",
@@ -360,6 +384,9 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bphish\w*",
         # URIBL/SURBL list domains found in message bodies: the content, not the sender's IP
         r"\b(?:uribl|surbl)\b",
+        # NetEase's own code for mail its filters judged to be spam; QQ's refusal of the content
+        r"\bdt:spm\b",
+        r"\bmail content denied\b",
     ),
     "contenterror": (
         r"duplicate header",
@@ -397,7 +424,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"unresolvable rfc\.?5321 from",
         r"not (?:a )?registered gateway user",
         r"all recipient addresses rejected",
-        r"mail from [^ ]+ (?:rejected|refused|denied)(?! for policy)",
+        r"mail from (?!\d+\.\d+\.)[^ ]+ (?:rejected|refused|denied)(?! for policy)",
         # a callout to the sender's own server failed: the envelope sender is what was refused
         r"sender verif\w* (?:failed|failure)",
         r"\bverification failed for <?[\w.+-]+@",
@@ -413,6 +440,12 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"|autorisée? à (?:lui )?envoyer|autorizzazione a pubblicare"
         r"|berechtigt[^.]{0,30}(?:zu posten|zum posten)|zum posten [^.]{0,30}berechtigt"
         r"|toestemming om (?:te )?(?:posten|plaatsen)|tillatelse til å (?:poste|publisere))",
+        r"sender not in (?:the )?allowed[- ]senders? list",
+        # "sender refused" in the languages servers localise it in
+        r"\bremetente (?:rejeitado|recusado|inv[áa]lido)\b",
+        r"\bremitente (?:rechazado|no v[áa]lido)\b",
+        r"\babsender (?:abgelehnt|ung[üu]ltig|unbekannt)\b",
+        r"\bexp[ée]diteur (?:refus[ée]|rejet[ée]|invalide)\b",
     ),
     "policyviolation": (
         r"\b(?:policy|policies)\b",
@@ -441,6 +474,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"the domain is not reachable",
         r"\b5\.4\.4 invalid domain",
         r"destination (?:e-?mail |mail )?system is unknown",
+        r"\bnom de domaine\b[^.]{0,60}\bintrouvable\b",
+        r"mx records? point to non-?existent hosts?",
     ),
     "notaccept": (
         r"(?:does|do) not accept (?:any )?(?:e-?)?mail",
@@ -506,6 +541,18 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bindirizzo (?:non trovato|inesistente)\b|\butente (?:sconosciuto|inesistente)\b",
         r"invalid recipient",
         r"bad destination (?:mailbox|system) address",
+        r"\bvalidrcptto\b",
+        r"\bunknown list\b",
+        # Exchange Online's own NDR, as it localises "<user> wasn't found at <domain>"
+        r"\bwurde (?:bei [^ ]+ )?nicht gefunden\b",
+        r"\best introuvable (?:sur|dans)\b",
+        r"\bn[ãa]o foi encontrad[ao] (?:em|no|na)\b",
+        r"\bno se (?:ha )?encontrado en\b|\bnon (?:è stato|e' stato) trovato\b",
+        r"\bfinner ikke (?:e-?post)?adressen\b",
+        r"\be-?postadress(?:en)?\b[^.]{0,40}\bkunde inte hittas\b",
+        r"\be-?mailadressen\b[^.]{0,40}\b(?:blev ikke fundet|findes ikke|kunne ikke findes)\b",
+        r"адрес[а-я]* получател[а-я]* не (?:существует|найден)",  # noqa: RUF001 (Russian)
+        r"пользовател[а-я]* не (?:существует|найден)",  # noqa: RUF001 (Russian)
     ),
     "mailererror": (
         r"\bprocmail\b",
@@ -591,6 +638,12 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"resources? (?:are )?temporarily unavailable",
         r"multiple retries",
         r"try again later",
+    ),
+    # A list holding a post for its moderator: nothing has failed, nothing has arrived yet.
+    "onhold": (
+        r"held (?:until|for) (?:the )?(?:list )?moderators?",
+        r"forwarded to the (?:list )?moderators?(?:\(s\))? for approval",
+        r"awaiting (?:the )?moderators?'?s? approval",
     ),
 }
 

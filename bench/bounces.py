@@ -28,8 +28,9 @@ What it prints, and how each figure is computed:
   family's rows. An entry that fires on one family only is a rule that family alone argues for;
   each family is scored again with its own such entries switched off, and the sum of those
   scores is the leave-one-family-out accuracy, what to expect on families never seen.
-- independent replies: `bench/data/replies/dev.jsonl`, `dev2.jsonl` and `holdout.jsonl`, remote replies of
-  today's providers and MTAs written by hand apart from the rules (their README says how), each
+- independent replies: `bench/data/replies/dev.jsonl`, `dev2.jsonl` and `holdout.jsonl`,
+  remote replies of today's providers and MTAs written by hand apart from the rules (their
+  README says how), each
   classified from its text, status and code alone; reason and hard/soft accuracy. `--misses`
   lists the dev misses; the holdout is only ever scored, so that it keeps measuring wording
   nobody tuned on.

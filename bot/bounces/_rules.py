@@ -74,12 +74,13 @@ OVERRIDES: Final[dict[str, tuple[str, ...]]] = {
     # and Terra in Brazil; challenge-response filters elsewhere). The word "spam" in it would
     # read as a verdict on the message; it is the recipient's filter waiting for an answer.
     "filtered": (
-        r"(?:retid[ao]|retenid[ao]|held|quarantined) (?:pel[oa]|por|by)"
+        r"(?:retida|retido|retenida|retenido|held|quarantined) (?:pel[oa]|por|by)"
         r"(?: (?:o|a|el|la|the))? (?:filtro |service )?anti-?spam",
-        r"aguard\w+ (?:a )?(?:confirma\w+|autoriza\w+|libera\w+) d[oa] (?:remetente|destinat\w+)",
+        r"(?:aguardando|aguarde|aguardamos|aguardar) (?:a )?(?:confirma\w+|autoriza\w+|libera\w+)"
+        r" d[oa] (?:remetente|destinat\w+)",
         r"(?:awaiting|waiting for|pending) (?:the )?(?:sender|recipient)'?s? "
         r"(?:confirmation|verification|approval|authori[sz]ation)",
-        r"challenge[- ]response",
+        r"challenge-response|challenge response",
         # the recipient's own block list: their choice, not a verdict on the sender's IP
         r"(?:recipient|user)'?s? (?:personal |own )?(?:block|black|deny|blocked senders?) ?list",
         r"rejected by (?:the )?(?:recipient|user)'?s? (?:own |personal )?(?:mail |e-?mail )?filter",
@@ -228,7 +229,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\b(?:mailbox|postvak|brievenbus)\b[^.]{0,40}\b(?:is )?vol\b",
         r"\bcasella\b[^.]{0,40}\b(?:è )?piena\b",
         r"\bskrzynka\b[^.]{0,40}\bpe[łl]na\b",
-        r"почтов[а-я]* ящик[а-я]*[^.]{0,40}переполнен",  # noqa: RUF001 (Russian)
+        r"\bящик (?:[^.]{0,40} )?переполнен\b",
     ),
     "systemfull": (
         r"mail system (?:is )?full",
@@ -286,7 +287,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"receiving mail at a rate",
         r"rate that prevents additional messages",
         r"(?:sending|message|mail) rate (?:limit|exceeded|too high)",
-        r"\bratelimit(?:ed)?\b",
+        r"\b(?:ratelimit|ratelimited)\b",
         r"rate limit(?:ed|ing)? (?:exceeded|reached)?",
         r"\btoo fast\b",
         r"(?:too many|exceeded) (?:messages|mails|emails) (?:in|per|for|this)",
@@ -381,7 +382,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bbulk mail\b",
         r"\bscored as\b",
         r"\bcontent filter",
-        r"\bphish\w*",
+        r"\b(?:phish|phishing|phished|phishy)\b",
         # URIBL/SURBL list domains found in message bodies: the content, not the sender's IP
         r"\b(?:uribl|surbl)\b",
         # NetEase's own code for mail its filters judged to be spam; QQ's refusal of the content
@@ -445,7 +446,7 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
         r"\bremetente (?:rejeitado|recusado|inv[áa]lido)\b",
         r"\bremitente (?:rechazado|no v[áa]lido)\b",
         r"\babsender (?:abgelehnt|ung[üu]ltig|unbekannt)\b",
-        r"\bexp[ée]diteur (?:refus[ée]|rejet[ée]|invalide)\b",
+        r"\b(?:expéditeur|expediteur) (?:refusé|refuse|rejeté|rejete|invalide)\b",
     ),
     "policyviolation": (
         r"\b(?:policy|policies)\b",

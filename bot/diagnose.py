@@ -115,6 +115,7 @@ class Diagnoser:
         for subject, sender, (timeline, facts, notes) in zip(subjects, senders, found, strict=True):
             domain = subject.address.rpartition("@")[2] if subject.address else None
             facts.update(findings.facts_for(domain, sender))
+            _expected_setup(facts, sender, self._checks)
             facts["query"] = {"kind": _kind(subject), "text": query.text}
             facts["answers"] = dict(answers or {})
             with stage("tree"):
@@ -299,6 +300,24 @@ def _sender(timeline: Timeline | None, checks: ChecksConfig) -> str | None:
     """The domain our checks judge as the sender: the dispatch's From, else the configured one."""
     dispatch = timeline.dispatch if timeline is not None else None
     return sender_domain(dispatch.sender if dispatch is not None else None, checks)
+
+
+def _expected_setup(facts: f.Facts, sender: str | None, checks: ChecksConfig) -> None:
+    """What our sending setup asks of the sender's domain, so texts can name the records to
+    publish (the SPF include, where the DKIM key goes), and whether From is our own address."""
+    spf_include = checks.esp_spf_includes[0] if checks.esp_spf_includes else None
+    facts["sender"].setdefault("spf", {})["expected_include"] = spf_include
+    host = None
+    if checks.dkim_selectors and sender:
+        host = f"{checks.dkim_selectors[0]}._domainkey.{sender}"
+    facts["sender"].setdefault("dkim", {})["expected_host"] = host
+    dispatch = facts["dispatch"]
+    dispatch["return_path"] = checks.esp_return_path_domain
+    own = checks.sender_domain
+    from_address = dispatch.get("sender")
+    dispatch["platform_sender"] = (
+        from_address.rpartition("@")[2].lower() == own if from_address and own else None
+    )
 
 
 def _kind(subject: Subject) -> str:

@@ -100,6 +100,9 @@ class Tree:
     examples: tuple[Example, ...] = field(default=())
     priority: int = 0
     description: str = ""
+    #: "file:line: warning: ..." for what may be a mistake but need not be (locales with
+    #: different numbers of steps); `whymail knowledge check` prints them and still passes.
+    warnings: tuple[str, ...] = ()
 
 
 def targets(node: Node) -> list[str]:

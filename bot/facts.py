@@ -371,3 +371,27 @@ BOOLEAN_FACTS: Final = frozenset(
 )
 
 ROOTS = frozenset(name.partition(".")[0] for name in FACTS) | OPEN_ROOTS
+
+
+def _blank(kind: Any) -> Any:
+    if kind is int:
+        return 0
+    if kind is bool:
+        return False
+    if get_origin(kind) is list:
+        return []
+    return None
+
+
+def blank_facts() -> dict[str, Any]:
+    """Every declared fact as a diagnosis with no evidence holds it: counts 0, lists empty,
+    true/false facts false, the rest empty. Texts are tried against examples laid over this,
+    since a real diagnosis always carries every fact."""
+    facts: dict[str, Any] = {"answers": {}}
+    for name, fact in _ALL.items():
+        *groups, key = name.split(".")
+        target = facts
+        for group in groups:
+            target = target.setdefault(group, {})
+        target[key] = _blank(fact.kind)
+    return facts

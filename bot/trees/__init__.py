@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.facts import blank_facts
 from bot.trees.expressions import Escaper
 from bot.trees.loader import (
     ENTRY_TREE,
@@ -88,11 +89,12 @@ class Knowledge:
                 templates += [text.title, text.summary, *text.steps]
         failed: set[int] = set()
         for example in (e for tree in self.trees for e in tree.examples):
+            facts = _laid_over(blank_facts(), example.facts)
             for template in templates:
                 if id(template) in failed:
                     continue
                 try:
-                    template.render(**example.facts)
+                    template.render(**facts)
                 except KnowledgeError as exc:
                     failed.add(id(template))
                     cause = exc.__cause__
@@ -151,3 +153,14 @@ class Knowledge:
                         f"example {example.name!r}: expected to ask {example.asks!r}, "
                         f"got {asked!r} via {route}",
                     )
+
+
+def _laid_over(base: dict[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with every value `facts` gives put in its place, group by group."""
+    for key, value in facts.items():
+        inner = base.get(key)
+        if isinstance(inner, dict) and isinstance(value, Mapping):
+            _laid_over(inner, value)
+        else:
+            base[key] = value
+    return base

@@ -284,8 +284,10 @@ def _analyse_template(source: str) -> _Analysis[Template]:
         ast = parse(source, expression=False)
         names = tuple(fact_names(ast))
         printed = tuple(printed_fact_names(ast))
+        # Read before compiling: the compiler folds constants in the tree it is given.
+        compared = tuple(_comparisons(ast))
         # From the tree already parsed: the names above cost no second parse.
-        return _Analysis(ENV.from_string(ast), names, printed, tuple(_comparisons(ast)))
+        return _Analysis(ENV.from_string(ast), names, printed, compared)
     except TemplateSyntaxError as exc:
         return _Analysis(None, error=f"{exc.message}", error_line=exc.lineno or 1)
 
@@ -314,7 +316,8 @@ def _dotted(node: nodes.Node) -> str | None:
 def _texts(node: nodes.Node) -> list[str] | None:
     """The text constants of `'a'` or `['a', 'b', none]`; None when it is not only constants."""
     if isinstance(node, nodes.Const):
-        return [node.value] if isinstance(node.value, str) else []
+        values = node.value if isinstance(node.value, list | tuple) else [node.value]
+        return [v for v in values if isinstance(v, str)]
     if isinstance(node, nodes.List | nodes.Tuple):
         found: list[str] = []
         for item in node.items:

@@ -115,7 +115,7 @@ class Diagnoser:
         for subject, sender, (timeline, facts, notes) in zip(subjects, senders, found, strict=True):
             domain = subject.address.rpartition("@")[2] if subject.address else None
             facts.update(findings.facts_for(domain, sender))
-            _expected_setup(facts, sender, self._checks)
+            _own_setup(facts, self._checks)
             facts["query"] = {"kind": _kind(subject), "text": query.text}
             facts["answers"] = dict(answers or {})
             with stage("tree"):
@@ -302,15 +302,9 @@ def _sender(timeline: Timeline | None, checks: ChecksConfig) -> str | None:
     return sender_domain(dispatch.sender if dispatch is not None else None, checks)
 
 
-def _expected_setup(facts: f.Facts, sender: str | None, checks: ChecksConfig) -> None:
-    """What our sending setup asks of the sender's domain, so texts can name the records to
-    publish (the SPF include, where the DKIM key goes), and whether From is our own address."""
-    spf_include = checks.esp_spf_includes[0] if checks.esp_spf_includes else None
-    facts["sender"].setdefault("spf", {})["expected_include"] = spf_include
-    host = None
-    if checks.dkim_selectors and sender:
-        host = f"{checks.dkim_selectors[0]}._domainkey.{sender}"
-    facts["sender"].setdefault("dkim", {})["expected_host"] = host
+def _own_setup(facts: f.Facts, checks: ChecksConfig) -> None:
+    """Where bounces come back to, and whether From is our own address rather than the
+    customer's: what our sending setup says of the dispatch."""
     dispatch = facts["dispatch"]
     dispatch["return_path"] = checks.esp_return_path_domain
     own = checks.sender_domain

@@ -31,6 +31,7 @@ from jinja2 import TemplateError, TemplateSyntaxError, nodes
 from jinja2.environment import Template, TemplateExpression
 
 from bot import SHIPPED_KNOWLEDGE
+from bot.checks.providers import load_table
 from bot.facts import BOOLEAN_FACTS, CUSTOMER_HIDDEN_FACTS, FACT_VALUES, FACTS, OPEN_ROOTS, ROOTS
 from bot.trees import yamlsource
 from bot.trees.expressions import ENV, fact_names, parse, printed_fact_names
@@ -399,9 +400,9 @@ def _provider_values(directory: Path) -> dict[str, frozenset[str]]:
     if not path.is_file():
         path = SHIPPED_KNOWLEDGE / "providers.yml"
     try:
-        entries = yaml.safe_load(path.read_text("utf-8"))["providers"]
-        kinds = {str(e["id"]): str(e.get("kind", "mailbox")) for e in entries}
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        # The checks' own reading of the table: cached, so a one-shot answer reads it once.
+        kinds = {p.id: p.kind for p in load_table(path).providers}
+    except (OSError, ValueError, yaml.YAMLError):
         return {}
     return {
         "domain.provider": frozenset(i for i, k in kinds.items() if k != "gateway"),

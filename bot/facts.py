@@ -9,6 +9,7 @@ customer text may test it but never print it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, TypedDict, get_args, get_origin, get_type_hints
 
@@ -395,3 +396,19 @@ def blank_facts() -> dict[str, Any]:
             target = target.setdefault(group, {})
         target[key] = _blank(fact.kind)
     return facts
+
+
+def completed(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """`facts` with every fact they leave out present as `blank_facts` holds it: what a text
+    sees in a real diagnosis, for examples and tests that give only the facts they are about."""
+    return _laid_over(blank_facts(), facts)
+
+
+def _laid_over(base: dict[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in facts.items():
+        inner = base.get(key)
+        if isinstance(inner, dict) and isinstance(value, Mapping):
+            _laid_over(inner, value)
+        else:
+            base[key] = value
+    return base

@@ -211,7 +211,7 @@ def test_example_expecting_a_question(edited: Path) -> None:
 
 
 def test_example_with_an_unknown_fact(edited: Path) -> None:
-    edit(edited, "history: {deferrals: 2}", "history: {deferals: 2}")
+    edit(edited, "history: {deferrals: 2,", "history: {deferals: 2,")
     found = problems(edited)
     assert any("example: unknown fact 'history.deferals'" in m for m in found)
 

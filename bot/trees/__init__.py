@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.facts import blank_facts
+from bot.facts import completed
 from bot.trees.expressions import Escaper
 from bot.trees.loader import (
     ENTRY_TREE,
@@ -89,7 +89,7 @@ class Knowledge:
                 templates += [text.title, text.summary, *text.steps]
         failed: set[int] = set()
         for example in (e for tree in self.trees for e in tree.examples):
-            facts = _laid_over(blank_facts(), example.facts)
+            facts = completed(example.facts)
             for template in templates:
                 if id(template) in failed:
                     continue
@@ -153,14 +153,3 @@ class Knowledge:
                         f"example {example.name!r}: expected to ask {example.asks!r}, "
                         f"got {asked!r} via {route}",
                     )
-
-
-def _laid_over(base: dict[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with every value `facts` gives put in its place, group by group."""
-    for key, value in facts.items():
-        inner = base.get(key)
-        if isinstance(inner, dict) and isinstance(value, Mapping):
-            _laid_over(inner, value)
-        else:
-            base[key] = value
-    return base

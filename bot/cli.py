@@ -41,8 +41,9 @@ Portuguese: "hvorfor fikk ikke ola@firma.no fakturaen?" finds the address.
 
 Environment: WHYMAIL_STORE (SQLite path; default in your data directory),
 WHYMAIL_DNS_NAMESERVERS (ip[:port],...; default: the system's), WHYMAIL_DNS_TIMEOUT (seconds),
-WHYMAIL_KNOWLEDGE (the trees folder), WHYMAIL_TIME_ZONE (times shown in this zone; default:
-the answer language's), WHYMAIL_CONFIG (a YAML file with the same keys).
+WHYMAIL_KNOWLEDGE (the knowledge folder, the one that holds trees/), WHYMAIL_TIME_ZONE (times
+shown in this zone; default: the answer language's), WHYMAIL_CONFIG (a YAML file with the same
+keys).
 Exit status: 0 answered, 1 failed, 2 nothing to look up in TEXT.
 """
 
@@ -141,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         "knowledge/) and run their examples. Prints file:line for each fault; exit 1 on any.",
     )
     check.add_argument("directory", nargs="?", metavar="DIR")
+    preview = knowledge_commands.add_parser(
+        "preview",
+        help="show the answer one example gets, as a customer or agent reads it",
+        description="Walk the trees with the facts of one example (its name, or a unique part "
+        "of it) and print the answer's text in one language, for one audience. Lists the "
+        "examples when none matches.",
+    )
+    preview.add_argument("example", metavar="EXAMPLE", help='e.g. "mailbox full"')
+    preview.add_argument("--locale", choices=LOCALES, default="en")
+    preview.add_argument("--audience", choices=("agent", "customer"), default="customer")
+    preview.add_argument("--knowledge", metavar="DIR", help="default: the configured knowledge")
     graph = knowledge_commands.add_parser("graph", help="print a tree as a diagram")
     graph.add_argument("tree", metavar="TREE", help="tree id, e.g. delivery; all: every tree")
     graph.add_argument("--format", choices=("mermaid",), default="mermaid")
@@ -348,8 +360,14 @@ def _knowledge(
                 print(problem, file=sys.stderr)
             print(f"whymail: {len(exc.problems)} problem(s) in {directory}", file=sys.stderr)
             return EXIT_FAIL
+        for warning in knowledge.warnings:
+            print(warning, file=sys.stderr)
         examples = sum(len(t.examples) for t in knowledge.trees)
         print(f"{len(knowledge.trees)} tree(s) OK, {examples} example(s) pass ({directory})")
+        return EXIT_OK
+    if args.knowledge_command == "preview":
+        directory = Path(args.knowledge) if args.knowledge else settings.knowledge
+        print(_preview(Knowledge.load(directory), args.example, args.locale, args.audience))
         return EXIT_OK
     if args.knowledge_command == "graph":
         from bot.trees.graph import mermaid, mermaid_all
@@ -367,6 +385,36 @@ def _knowledge(
         raise CliError(f"no tree {args.tree!r}; trees: {names}", EXIT_USAGE)
     parser.parse_args(["knowledge", "--help"])
     return EXIT_USAGE
+
+
+def _preview(knowledge: Knowledge, wanted: str, locale: str, audience: str) -> str:
+    """One example's answer as plain text: what an editor checks after changing a sentence."""
+    from bot.trees import render, render_question
+
+    examples = [(tree, e) for tree in knowledge.trees for e in tree.examples]
+    chosen = [(t, e) for t, e in examples if e.name == wanted] or [
+        (t, e) for t, e in examples if wanted.lower() in e.name.lower()
+    ]
+    if len(chosen) != 1:
+        names = "\n  ".join(f"{t.id}: {e.name}" for t, e in (chosen or examples))
+        what = "several examples match" if chosen else "no example matches"
+        raise CliError(f"{what} {wanted!r}; the examples:\n  {names}", EXIT_USAGE)
+    ((tree, example),) = chosen
+    walked = knowledge.walk_from(tree, example.facts)
+    answer = render(walked.leaf, example.facts, locale=locale, audience=audience)
+    lines = [
+        f"# {example.name}: {walked.leaf.verdict} ({' > '.join(walked.path)})",
+        "",
+        answer.title,
+        answer.summary,
+        "",
+        *(f"{n}. {step}" for n, step in enumerate(answer.steps, 1)),
+    ]
+    if walked.question is not None:
+        question = render_question(walked.question, locale=locale)
+        options = " / ".join(label for _, label in question.options)
+        lines += ["", f"? {question.text} ({options})"]
+    return "\n".join(lines)
 
 
 _AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -123,6 +123,7 @@ class Diagnoser:
         for subject, sender, (timeline, facts, notes) in zip(subjects, senders, found, strict=True):
             domain = subject.address.rpartition("@")[2] if subject.address else None
             facts.update(findings.facts_for(domain, sender))
+            _own_setup(facts, self._checks)
             facts["query"] = {"kind": _kind(subject), "text": query.text}
             facts["answers"] = dict(answers or {})
             owner = timeline.dispatch.tenant if timeline and timeline.dispatch else None
@@ -314,6 +315,18 @@ def _sender(timeline: Timeline | None, checks: ChecksConfig) -> str | None:
     """The domain our checks judge as the sender: the dispatch's From, else the configured one."""
     dispatch = timeline.dispatch if timeline is not None else None
     return sender_domain(dispatch.sender if dispatch is not None else None, checks)
+
+
+def _own_setup(facts: f.Facts, checks: ChecksConfig) -> None:
+    """Where bounces come back to, and whether From is our own address rather than the
+    customer's: what our sending setup says of the dispatch."""
+    dispatch = facts["dispatch"]
+    dispatch["return_path"] = checks.esp_return_path_domain
+    own = checks.sender_domain
+    from_address = dispatch.get("sender")
+    dispatch["platform_sender"] = (
+        from_address.rpartition("@")[2].lower() == own if from_address and own else None
+    )
 
 
 def _kind(subject: Subject) -> str:

@@ -83,6 +83,11 @@ class Dispatch:
     created_at: datetime | None = None
     state: DispatchState = DispatchState.PENDING
     internal_error: str | None = None
+    #: Where replies go, when not to `sender` (often the sending user while From is ours).
+    reply_to: str = ""
+    #: The customer's own outgoing mail server it went through instead of our ESP, if any:
+    #: then no delivery events will come back, and only that server's logs can tell.
+    relay: str = ""
 
 
 @dataclass(slots=True)

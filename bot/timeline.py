@@ -12,6 +12,7 @@ from bot import facts as f
 from bot.model import OUTCOME_EVENTS, DeliveryEvent, Dispatch, EventType, Timeline
 
 _CLEARS_SUPPRESSION = frozenset({EventType.DELIVERED, EventType.OPENED, EventType.CLICKED})
+_FAILING = frozenset({EventType.DEFERRED, EventType.BOUNCED, EventType.FAILED, EventType.REJECTED})
 
 
 def focus(recipient: str, dispatch: Dispatch | None, events: Sequence[DeliveryEvent]) -> Timeline:
@@ -74,6 +75,11 @@ def timeline_facts(
             if dispatch and dispatch.created_at
             else None,
             "role": role,
+            "sender": dispatch.sender or None if dispatch else None,
+            "reply_to": dispatch.reply_to or None if dispatch else None,
+            "return_path": None,
+            "platform_sender": None,
+            "relay": dispatch.relay or None if dispatch else None,
         },
         "event": {
             "found": bool(timeline.events),
@@ -94,5 +100,21 @@ def timeline_facts(
             "opened": any(e.event_type in (EventType.OPENED, EventType.CLICKED) for e in history),
             "deferrals": sum(e.event_type is EventType.DEFERRED for e in timeline.events),
             "dispatches": dispatches_on_record,
+            "unsubscribed": any(e.event_type is EventType.UNSUBSCRIBED for e in history),
+            "reasons": list(
+                dict.fromkeys(
+                    e.reason for e in timeline.events if e.event_type in _FAILING and e.reason
+                )
+            ),
+            "deferred_hours": _deferred_hours(timeline),
         },
     }
+
+
+def _deferred_hours(timeline: Timeline) -> int:
+    """How long this message has been deferred: a first deferral is routine, days of them are
+    not, so trees answer "wait" or "act" by it rather than by the count alone."""
+    deferrals = [e.timestamp for e in timeline.events if e.event_type is EventType.DEFERRED]
+    if not deferrals:
+        return 0
+    return int((timeline.events[-1].timestamp - deferrals[0]).total_seconds() // 3600)

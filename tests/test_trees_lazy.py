@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import shipped_knowledge
+from bot.facts import completed
 from bot.trees import LOCALES, Knowledge, KnowledgeError, render
 from bot.trees.model import AUDIENCES
 from tests.conftest import Whymail
@@ -30,9 +31,11 @@ def answers(knowledge: Knowledge) -> list[tuple[str, str, str, str, tuple[str, .
     for tree in knowledge.trees:
         for example in tree.examples:
             leaf = knowledge.walk_from(tree, example.facts).leaf
+            # Rendered as a diagnosis holds the facts: every declared one, the example's on top.
+            facts = completed(example.facts)
             for locale in LOCALES:
                 for audience in AUDIENCES:
-                    answer = render(leaf, example.facts, locale=locale, audience=audience)
+                    answer = render(leaf, facts, locale=locale, audience=audience)
                     out.append((leaf.verdict, locale, audience, answer.title, answer.steps))
     return out
 

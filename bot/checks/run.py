@@ -40,13 +40,18 @@ class Findings:
     domains: dict[str, DomainFacts] = field(default_factory=dict)
     senders: dict[str, SenderFacts] = field(default_factory=dict)
     reputation: ReputationFacts = field(default_factory=ReputationFacts)
+    config: ChecksConfig = field(default_factory=ChecksConfig)
 
     def facts_for(self, recipient_domain: str | None, sender: str | None) -> f.Facts:
         """The `domain`, `sender` and `reputation` fact groups for one subject."""
-        facts: f.Facts = {
-            "sender": self.senders.get(sender or "", SenderFacts(sender)).as_facts(),
-            "reputation": self.reputation.as_facts(),
-        }
+        judged = self.senders.get(sender or "", SenderFacts(sender)).as_facts()
+        # What our sending setup asks of the sender's domain, so texts can name the records.
+        judged["spf"]["expected_include"] = next(iter(self.config.esp_spf_includes), None)
+        selector = next(iter(self.config.dkim_selectors), None)
+        judged["dkim"]["expected_host"] = (
+            f"{selector}._domainkey.{sender}" if selector and sender else None
+        )
+        facts: f.Facts = {"sender": judged, "reputation": self.reputation.as_facts()}
         if recipient_domain is not None:
             found = self.domains.get(recipient_domain)
             facts["domain"] = (found or _late_domain(recipient_domain, "not checked")).as_facts()
@@ -128,7 +133,7 @@ class CheckRun:
             _result(t, DNSBLResult(ip, zone, None, cause=f"{zone}: {late}"))
             for (ip, zone), t in self._dnsbl.items()
         )
-        return Findings(domains, senders, ReputationFacts(dnsbl))
+        return Findings(domains, senders, ReputationFacts(dnsbl), self._config)
 
 
 def _result(task: asyncio.Task[T], fallback: T) -> T:

@@ -49,6 +49,7 @@ def merged(record: Dispatch, observed: Dispatch | None) -> Dispatch:
         record,
         subject=record.subject or observed.subject,
         sender=record.sender or observed.sender,
+        reply_to=record.reply_to or observed.reply_to,
         recipients=record.recipients + extra,
         created_at=record.created_at or observed.created_at,
     )

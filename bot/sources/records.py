@@ -52,6 +52,8 @@ def _dispatch(p: Mapping[str, Any]) -> Dispatch:
         created_at=timestamp(p, "created_at") if p.get("created_at") else None,
         state=_enum(DispatchState, p.get("state", "pending"), "state"),
         internal_error=text(p, "internal_error", required=False),
+        reply_to=str(p.get("reply_to") or ""),
+        relay=str(p.get("relay") or ""),
     )
 
 

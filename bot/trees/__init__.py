@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.facts import completed
 from bot.trees.expressions import Escaper
-from bot.trees.loader import ENTRY_TREE, KnowledgeError, Problem, entry_of, load_trees
+from bot.trees.loader import (
+    ENTRY_TREE,
+    RENDER_ERRORS,
+    KnowledgeError,
+    LeafTemplate,
+    Problem,
+    entry_of,
+    load_trees,
+)
 from bot.trees.locales import choose_locale, normalize_locale
 from bot.trees.model import ACTIONS, AUDIENCES, LOCALES, Leaf, Node, QuestionNode, Tree
 from bot.trees.render import render, render_question
@@ -74,9 +83,41 @@ class Knowledge:
         if lazy:
             return knowledge
         failures = list(knowledge.failing_examples())
+        failures += [p for p in knowledge.failing_texts() if p not in failures]
         if failures:
             raise KnowledgeError(failures)
         return knowledge
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What may be a mistake but need not be; the set is usable all the same."""
+        return tuple(w for tree in self.trees for w in tree.warnings)
+
+    def failing_texts(self) -> Iterator[Problem]:
+        """Every title, summary and step of every leaf, rendered with the facts of every
+        example: a fault only some facts bring out (text added to a number) is found here, by
+        the editor, rather than by a customer. Each fault is reported once, at its line."""
+        templates: list[LeafTemplate] = []
+        for leaf in self.leaves:
+            for text in leaf.texts.values():
+                templates += [text.title, text.summary, *text.steps]
+        failed: set[int] = set()
+        for example in (e for tree in self.trees for e in tree.examples):
+            facts = completed(example.facts)
+            for template in templates:
+                if id(template) in failed:
+                    continue
+                try:
+                    template.render(**facts)
+                except KnowledgeError as exc:
+                    failed.add(id(template))
+                    cause = exc.__cause__
+                    yield Problem(
+                        template.file,
+                        template.line,
+                        f"{template.what} cannot be shown with the facts of example "
+                        f"{example.name!r}: {cause if isinstance(cause, RENDER_ERRORS) else exc}",
+                    )
 
     @property
     def entry(self) -> Tree:

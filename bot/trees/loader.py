@@ -18,19 +18,24 @@ its live reload) compiles and checks everything before the set is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateError, TemplateSyntaxError, nodes
 from jinja2.environment import Template, TemplateExpression
 
-from bot.facts import CUSTOMER_HIDDEN_FACTS, FACTS, OPEN_ROOTS, ROOTS
+from bot import SHIPPED_KNOWLEDGE
+from bot.checks.providers import load_table
+from bot.facts import BOOLEAN_FACTS, CUSTOMER_HIDDEN_FACTS, FACT_VALUES, FACTS, OPEN_ROOTS, ROOTS
 from bot.trees import yamlsource
 from bot.trees.expressions import ENV, fact_names, parse, printed_fact_names
+from bot.trees.locales import normalize_locale
 from bot.trees.model import (
     ACTIONS,
     AUDIENCES,
@@ -79,6 +84,48 @@ class KnowledgeError(Exception):
         self.problems = problems
 
 
+#: Fact name → every value it can take: the declared ones (bot.facts), the providers and gateways
+#: of providers.yml, and each question's option values as `answers.<question id>`.
+Values = Mapping[str, frozenset[str]]
+
+#: What a runtime fault in an editor's template can raise inside the sandbox.
+RENDER_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
+
+#: What libyaml says, and what an editor should do about it.
+_YAML_HINTS = (
+    (
+        "cannot start any token",
+        "a line that starts with {, %, `, @ or a quote mark must be put in double quotes",
+    ),
+    ("tab character", "indent with spaces, not tabs"),
+    (
+        "mapping values are not allowed",
+        "this line contains ': ' (a colon and a space) inside a text: put the whole text in "
+        "double quotes",
+    ),
+    (
+        "could not find expected ':'",
+        "a list item needs a space after its dash ('- Text', not '-Text'); a text over several "
+        "lines must be in double quotes",
+    ),
+    (
+        "did not find expected key",
+        "this line is indented differently from the lines around it: the items of one list "
+        "start in the same column",
+    ),
+    ("did not find expected '-'", "the items of one list start in the same column"),
+    ("end of stream", "a double quote is opened but never closed"),
+)
+
+#: A text YAML cannot read unquoted: a step, title or summary that starts with { % ` or @.
+_UNQUOTED = re.compile(r"^\s*(?:-\s+|(?:title|summary):\s+)[{%`@]")
+
+
+def _line(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
+
+
 Code = TypeVar("Code", Template, TemplateExpression)
 #: (line, message) pairs: where in the file an editor's mistake is, and what it is.
 _Faults = list[tuple[int, str]]
@@ -87,12 +134,13 @@ _Faults = list[tuple[int, str]]
 class _Compiled(Generic[Code]):
     """Editor-written Jinja (a condition or a text) and where it was written, compiled once."""
 
-    __slots__ = ("_code", "file", "line", "source")
+    __slots__ = ("_code", "file", "line", "source", "values")
 
-    def __init__(self, source: str, file: str, line: int) -> None:
+    def __init__(self, source: str, file: str, line: int, values: Values | None = None) -> None:
         self.source = source
         self.file = file
         self.line = line
+        self.values: Values = FACT_VALUES if values is None else values
         self._code: Code | None = None
 
     @property
@@ -118,11 +166,34 @@ class _Compiled(Generic[Code]):
         raise NotImplementedError
 
     def _unknown_facts(self, names: tuple[tuple[str, int], ...]) -> _Faults:
-        return [
-            (self.line + offset - 1, f"unknown fact {name!r} (see knowledge/README.md)")
-            for name, offset in names
-            if not _known(name)
-        ]
+        faults: _Faults = []
+        for name, offset in names:
+            # `adresse.value` is one mistake, not two: its root `adresse` is not reported again.
+            if _known(name) or any(other.startswith(f"{name}.") for other, _ in names):
+                continue
+            message = f"unknown fact {name!r} (see knowledge/README.md)"
+            faults.append((self.line + offset - 1, message))
+        return faults
+
+    def _impossible(self, compared: tuple[tuple[str, str, int], ...]) -> _Faults:
+        """Comparisons with a value the fact never takes: the branch could never be taken."""
+        faults: _Faults = []
+        for name, literal, offset in compared:
+            allowed = self.values.get(name)
+            if allowed is None or literal in allowed:
+                continue
+            shown = ", ".join(sorted(allowed)) if len(allowed) <= 12 else _near(literal, allowed)
+            # A word from the product's screens rather than a value: say why it cannot match.
+            screen = not literal.isascii() or literal != literal.lower() or " " in literal
+            note = " (the words users see, such as Pågående, are not the values)" if screen else ""
+            faults.append(
+                (
+                    self.line + offset - 1,
+                    f"{name} is never {literal!r}, so this can never be true; its values are "
+                    f"{shown}{note}",
+                )
+            )
+        return faults
 
 
 class Condition(_Compiled[TemplateExpression]):
@@ -137,7 +208,8 @@ class Condition(_Compiled[TemplateExpression]):
         analysis = _analyse_expression(self.source)
         if analysis.code is None:
             return None, [(self.line, f"condition {self.source!r}: {analysis.error}")]
-        return analysis.code, self._unknown_facts(analysis.names)
+        faults = self._unknown_facts(analysis.names) + self._impossible(analysis.compared)
+        return analysis.code, faults
 
 
 class LeafTemplate(_Compiled[Template]):
@@ -145,20 +217,37 @@ class LeafTemplate(_Compiled[Template]):
 
     __slots__ = ("audience", "what")
 
-    def __init__(self, source: str, file: str, line: int, what: str, audience: str) -> None:
-        super().__init__(source, file, line)
+    def __init__(
+        self,
+        source: str,
+        file: str,
+        line: int,
+        what: str,
+        audience: str,
+        values: Values | None = None,
+    ) -> None:
+        super().__init__(source, file, line, values)
         self.what = what
         self.audience = audience
 
     def render(self, **facts: Any) -> str:
-        return self._ready().render(**facts)
+        """The text for these facts; a fault the syntax could not show (adding text to a
+        number, say) is the editor's, so it is raised as a KnowledgeError naming file:line."""
+        code = self._ready()
+        try:
+            return code.render(**facts)
+        except RENDER_ERRORS as exc:
+            raise KnowledgeError([self.runtime_problem(exc)]) from exc
+
+    def runtime_problem(self, exc: Exception) -> Problem:
+        return Problem(self.file, self.line, f"{self.what} cannot be shown: {exc}")
 
     def _analyse(self) -> tuple[Template | None, _Faults]:
         analysis = _analyse_template(self.source)
         if analysis.code is None:
             line = self.line + analysis.error_line - 1
             return None, [(line, f"{self.what}: template error: {analysis.error}")]
-        faults = self._unknown_facts(analysis.names)
+        faults = self._unknown_facts(analysis.names) + self._impossible(analysis.compared)
         if self.audience == "customer":
             faults.extend(
                 (
@@ -182,6 +271,8 @@ class _Analysis(Generic[Code]):
     code: Code | None
     names: tuple[tuple[str, int], ...] = ()
     printed: tuple[tuple[str, int], ...] = ()
+    #: (fact, text it is compared with, line): `dispatch.state == 'sent'` → (dispatch.state, sent)
+    compared: tuple[tuple[str, str, int], ...] = ()
     error: str | None = None
     error_line: int = 1
 
@@ -194,8 +285,10 @@ def _analyse_template(source: str) -> _Analysis[Template]:
         ast = parse(source, expression=False)
         names = tuple(fact_names(ast))
         printed = tuple(printed_fact_names(ast))
+        # Read before compiling: the compiler folds constants in the tree it is given.
+        compared = tuple(_comparisons(ast))
         # From the tree already parsed: the names above cost no second parse.
-        return _Analysis(ENV.from_string(ast), names, printed)
+        return _Analysis(ENV.from_string(ast), names, printed, compared)
     except TemplateSyntaxError as exc:
         return _Analysis(None, error=f"{exc.message}", error_line=exc.lineno or 1)
 
@@ -206,7 +299,62 @@ def _analyse_expression(source: str) -> _Analysis[TemplateExpression]:
         code = ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         return _Analysis(None, error=f"{exc.message}")
-    return _Analysis(code, tuple(fact_names(parse(source, expression=True))))
+    ast = parse(source, expression=True)
+    return _Analysis(code, tuple(fact_names(ast)), compared=tuple(_comparisons(ast)))
+
+
+def _dotted(node: nodes.Node) -> str | None:
+    """`dispatch.state` for the expression that reads it; None for anything else."""
+    chain: list[str] = []
+    while isinstance(node, nodes.Getattr):
+        chain.append(node.attr)
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    return ".".join([node.name, *reversed(chain)])
+
+
+def _texts(node: nodes.Node) -> list[str] | None:
+    """The text constants of `'a'` or `['a', 'b', none]`; None when it is not only constants."""
+    if isinstance(node, nodes.Const):
+        values = node.value if isinstance(node.value, list | tuple) else [node.value]
+        return [v for v in values if isinstance(v, str)]
+    if isinstance(node, nodes.List | nodes.Tuple):
+        found: list[str] = []
+        for item in node.items:
+            if not isinstance(item, nodes.Const):
+                return None
+            if isinstance(item.value, str):
+                found.append(item.value)
+        return found
+    return None
+
+
+def _comparisons(ast: nodes.Node) -> Iterator[tuple[str, str, int]]:
+    """Each fact compared with text: `x == 'a'`, `x != 'a'`, `x in ['a', 'b']`, `'a' in x`."""
+    for compare in ast.find_all(nodes.Compare):
+        left = compare.expr
+        for operand in compare.ops:
+            right = operand.expr
+            pairs: list[tuple[nodes.Node, nodes.Node]] = []
+            if operand.op in ("eq", "ne"):
+                pairs = [(left, right), (right, left)]
+            elif operand.op in ("in", "notin"):
+                pairs = [(left, right)] if isinstance(right, nodes.List | nodes.Tuple) else []
+                pairs.append((right, left))
+            for fact, other in pairs:
+                name, texts = _dotted(fact), _texts(other)
+                if name is not None and texts is not None:
+                    yield from ((name, text, compare.lineno) for text in texts)
+            left = right
+
+
+def _near(literal: str, allowed: frozenset[str]) -> str:
+    """A long list of values (bounce reasons, providers) shortened to the likely intended."""
+    close = difflib.get_close_matches(literal, sorted(allowed), n=3, cutoff=0.5)
+    if close:
+        return f"for example {', '.join(close)}"
+    return f"{len(allowed)} names, listed in knowledge/README.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,18 +377,51 @@ def load_trees(directory: Path, *, lazy: bool = False) -> list[Tree]:
     if not files:
         raise KnowledgeError([Problem(str(folder), 1, "no trees (*.yml) found")])
     problems: list[Problem] = []
-    readers: list[_TreeReader] = []
+    readers = [_TreeReader(str(path), lazy=lazy) for path in files]
+    docs = [reader.parse(path) for reader, path in zip(readers, files, strict=True)]
+    # Conditions may compare `answers.<question>` with an option of a question in any file.
+    values = dict(FACT_VALUES) | _provider_values(directory) | _answer_values(docs)
     trees: list[Tree] = []
-    for path in files:
-        reader = _TreeReader(str(path), lazy=lazy)
-        tree = reader.read(path)
+    for reader, doc in zip(readers, docs, strict=True):
+        tree = reader.read(doc, values) if doc is not None else None
         problems.extend(reader.problems)
-        readers.append(reader)
         if tree is not None:
             trees.append(tree)
     if problems:
         raise KnowledgeError(problems)
     return _SetChecker(trees, readers).check()
+
+
+def _provider_values(directory: Path) -> dict[str, frozenset[str]]:
+    """`domain.provider` and `domain.gateway` take the ids of providers.yml (the knowledge
+    folder's own, else the shipped one); an unreadable table leaves them unchecked, since the
+    checks report it themselves."""
+    path = directory / "providers.yml"
+    if not path.is_file():
+        path = SHIPPED_KNOWLEDGE / "providers.yml"
+    try:
+        # The checks' own reading of the table: cached, so a one-shot answer reads it once.
+        kinds = {p.id: p.kind for p in load_table(path).providers}
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return {
+        "domain.provider": frozenset(i for i, k in kinds.items() if k != "gateway"),
+        "domain.gateway": frozenset(i for i, k in kinds.items() if k == "gateway"),
+    }
+
+
+def _answer_values(docs: list[Any]) -> dict[str, frozenset[str]]:
+    """`answers.<question id>` → the values of that question's options, from the raw files."""
+    found: dict[str, frozenset[str]] = {}
+    for doc in docs:
+        raw_nodes = doc.get("nodes") if isinstance(doc, dict) else None
+        for node_id, raw in (raw_nodes or {}).items() if isinstance(raw_nodes, dict) else ():
+            options = raw.get("options") if isinstance(raw, dict) else None
+            if isinstance(options, list) and "question" in raw:
+                found[f"answers.{node_id}"] = frozenset(
+                    str(o["value"]) for o in options if isinstance(o, dict) and "value" in o
+                )
+    return found
 
 
 def entry_of(trees: list[Tree]) -> Tree:
@@ -372,27 +553,40 @@ class _TreeReader:
     def __init__(self, file: str, *, lazy: bool = False) -> None:
         self.file = file
         self.lazy = lazy
+        self.values: Values = FACT_VALUES
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.links: list[_Link] = []
         self.node_lines: dict[str, int] = {}
 
     def fault(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
 
-    def read(self, path: Path) -> Tree | None:
+    def parse(self, path: Path) -> Any:
+        """The file's document, or None with the fault recorded in the editor's words."""
         try:
-            doc = self._parse(path)
+            text = path.read_text("utf-8")
+            return self._parse(path, text)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
+            # "while scanning a simple key" marks where the broken line starts; the problem mark
+            # is often already on the next line.
+            scanning = (exc.context or "").startswith("while scanning a")
+            mark = (exc.context_mark if scanning else None) or exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
-            self.fault(line, f"not valid YAML: {exc.problem or exc.context}")
-            return None
+            problem = exc.problem or exc.context or "unreadable"
+            hint = next((h for known, h in _YAML_HINTS if known in problem), None)
+            syntax = isinstance(exc, yaml.scanner.ScannerError | yaml.parser.ParserError)
+            if syntax and mark is not None and _UNQUOTED.match(_line(text, mark.line)):
+                hint = "a text that starts with {, %, ` or @ must be put in double quotes"
+            self.fault(line, f"not valid YAML: {problem}" + (f" ({hint})" if hint else ""))
         except yaml.YAMLError as exc:
             self.fault(1, f"not valid YAML: {exc}")
-            return None
         except (OSError, UnicodeDecodeError) as exc:
             self.fault(1, f"cannot read: {exc}")
-            return None
+        return None
+
+    def read(self, doc: Any, values: Values) -> Tree | None:
+        self.values = values
         if not isinstance(doc, yamlsource.Located):
             self.fault(1, "a tree file must be a mapping with 'tree', 'start' and 'nodes'")
             return None
@@ -427,10 +621,10 @@ class _TreeReader:
             examples,
             priority if isinstance(priority, int) else 0,
             str(description),
+            tuple(str(w) for w in self.warnings),
         )
 
-    def _parse(self, path: Path) -> Any:
-        text = path.read_text("utf-8")
+    def _parse(self, path: Path, text: str) -> Any:
         # A lazy load answers once and exits, so the parse is worth keeping for the next one.
         cache = yamlsource.cache_folder() if self.lazy else None
         if cache is None:
@@ -482,7 +676,9 @@ class _TreeReader:
                 continue
             self._unknown_keys(item, _BRANCH_KEYS, "branch")
             condition = str(item["if"])
-            evaluate = self._checked(Condition(condition, self.file, item.key_lines["if"]))
+            evaluate = self._checked(
+                Condition(condition, self.file, item.key_lines["if"], self.values)
+            )
             target = self._link(node_id, item["then"], item.key_lines["then"], "'then'")
             if evaluate is not None and target is not None:
                 label = item.get("label")
@@ -504,10 +700,7 @@ class _TreeReader:
         result: dict[str, str] = {}
         for locale, value in raw.items():
             if locale not in LOCALES:
-                self.fault(
-                    raw.key_lines[locale],
-                    f"{what}: unknown locale {locale!r} (expected one of {', '.join(LOCALES)})",
-                )
+                self.fault(raw.key_lines[locale], f"{what}: {_unknown_locale(locale)}")
             elif not isinstance(value, str) or not value.strip():
                 self.fault(raw.key_lines[locale], f"{what}.{locale} must be non-empty text")
             else:
@@ -533,6 +726,11 @@ class _TreeReader:
                 self.fault(line, "an option needs 'value', 'label' (per locale) and 'then'")
                 continue
             self._unknown_keys(item, _OPTION_KEYS, "option")
+            if not isinstance(item["value"], str):
+                self.fault(
+                    item.key_lines["value"],
+                    f"option value {item['value']!r} must be a word, such as found or not_there",
+                )
             value = str(item["value"])
             if value in seen:
                 self.fault(line, f"question {node_id!r}: option value {value!r} used twice")
@@ -581,9 +779,7 @@ class _TreeReader:
         for locale, per_audience in text.items():
             line = text.key_lines[locale]
             if locale not in LOCALES:
-                self.fault(
-                    line, f"unknown locale {locale!r} (expected one of {', '.join(LOCALES)})"
-                )
+                self.fault(line, _unknown_locale(locale))
                 continue
             if not isinstance(per_audience, yamlsource.Located):
                 self.fault(line, f"text.{locale} must map audiences (agent, customer) to text")
@@ -602,10 +798,31 @@ class _TreeReader:
         for locale in REQUIRED_LOCALES:
             if locale not in text:
                 self.fault(text.line, f"leaf {node_id!r}: missing locale {locale!r}")
+        self._step_parity(node_id, text.line, texts)
         if not isinstance(verdict, str) or not verdict:
             self.fault(raw.line, f"leaf {node_id!r} needs a 'verdict'")
             return None
         return Leaf(node_id, verdict, str(severity), texts, actions)
+
+    def _step_parity(self, node_id: str, line: int, texts: dict[tuple[str, str], Text]) -> None:
+        """A translation with fewer steps than the others has usually missed one: warn, since
+        a step may well be left out of one language on purpose."""
+        for audience in AUDIENCES:
+            counts = {
+                locale: len(texts[locale, audience].steps)
+                for locale in LOCALES
+                if (locale, audience) in texts
+            }
+            if len(set(counts.values())) > 1:
+                listed = ", ".join(f"{locale} {n}" for locale, n in counts.items())
+                self.warnings.append(
+                    Problem(
+                        self.file,
+                        line,
+                        f"warning: leaf {node_id!r}, {audience}: the languages have different "
+                        f"numbers of steps ({listed}); did a translation miss one?",
+                    )
+                )
 
     def _actions(self, raw: Any, line: int) -> dict[str, tuple[str, ...]]:
         if raw is None:
@@ -632,7 +849,12 @@ class _TreeReader:
         self._unknown_keys(body, _TEXT_KEYS, "text")
         steps = body.get("steps") or []
         if not isinstance(steps, list):
-            self.fault(body.line, "'steps' must be a list")
+            line = yamlsource.line_of(body, "steps")
+            self.fault(
+                line + 1 if isinstance(steps, str) else line,
+                "'steps' must be a list: each step on its own line, starting with a dash and "
+                "a space ('- Ring mottakeren.', not '-Ring mottakeren.')",
+            )
             return None
         title = self._template(
             body.get("title"), yamlsource.line_of(body, "title"), "title", audience
@@ -649,10 +871,21 @@ class _TreeReader:
         return Text(title, summary, tuple(s for s in compiled_steps if s is not None))
 
     def _template(self, source: Any, line: int, what: str, audience: str) -> LeafTemplate | None:
+        if isinstance(source, dict):
+            line = yamlsource.line_of(source, default=line)
+            self.fault(
+                line,
+                f"{what}: this line contains ': ' (a colon and a space), so it was read as a "
+                f"name and a value; put the {what} in double quotes",
+            )
+            return None
+        if isinstance(source, bool | int | float):
+            self.fault(line, f"{what} {source!r} must be text: put it in double quotes")
+            return None
         if not isinstance(source, str) or not source.strip():
             self.fault(line, f"{what} must be non-empty text")
             return None
-        return self._checked(LeafTemplate(source, self.file, line, what, audience))
+        return self._checked(LeafTemplate(source, self.file, line, what, audience, self.values))
 
     def _examples(self, raw: Any) -> Iterator[Example]:
         if raw is None:
@@ -670,9 +903,12 @@ class _TreeReader:
                 self.fault(line, "an example needs 'verdict'")
                 continue
             facts = _plain(item["facts"])
+            facts_line = yamlsource.line_of(item, "facts")
             for name in _flat_names(facts):
                 if not _known(name):
-                    self.fault(yamlsource.line_of(item, "facts"), f"example: unknown fact {name!r}")
+                    self.fault(facts_line, f"example: unknown fact {name!r}")
+            for fault in _example_values(facts, self.values):
+                self.fault(facts_line, f"example: {fault}")
             path = item.get("path")
             asks = item.get("asks")
             yield Example(
@@ -683,6 +919,31 @@ class _TreeReader:
                 line=line,
                 asks=str(asks) if asks is not None else None,
             )
+
+
+def _unknown_locale(locale: str) -> str:
+    expected = ", ".join(LOCALES)
+    meant = normalize_locale(locale)
+    if meant is not None and meant != locale:
+        return f"unknown locale {locale!r}: write {meant!r}, not {locale!r} (one of {expected})"
+    return f"unknown locale {locale!r} (expected one of {expected})"
+
+
+def _example_values(facts: dict[str, Any], values: Values) -> Iterator[str]:
+    """An example's fact a tree could never be given: a word for a yes/no fact, a value
+    outside the fact's known ones."""
+    for name in _flat_names(facts):
+        value: Any = facts
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if name in BOOLEAN_FACTS and value is not None and not isinstance(value, bool):
+            yield f"{name} is true or false (or null when unknown), not {value!r}"
+        allowed = values.get(name)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if allowed is not None and isinstance(item, str) and item not in allowed:
+                shown = ", ".join(sorted(allowed)) if len(allowed) <= 12 else _near(item, allowed)
+                yield f"{name} is never {item!r}; its values are {shown}"
 
 
 def _known(name: str) -> bool:

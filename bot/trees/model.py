@@ -22,8 +22,6 @@ ACTIONS: dict[str, str] = {
     "share_with_customer": "post the customer version of this answer where the customer sees it",
     "details": "show the evidence: the delivery timeline, the server's reply and DNS findings",
     "reactivate": "take the address off the suppression list (agents only, asks to confirm)",
-    "contact_support": "open a support request with this answer attached",
-    "check_again": "run the same diagnosis again later (useful while delivery is in progress)",
 }
 
 TREE_PREFIX = "tree:"
@@ -100,6 +98,9 @@ class Tree:
     examples: tuple[Example, ...] = field(default=())
     priority: int = 0
     description: str = ""
+    #: "file:line: warning: ..." for what may be a mistake but need not be (locales with
+    #: different numbers of steps); `whymail knowledge check` prints them and still passes.
+    warnings: tuple[str, ...] = ()
 
 
 def targets(node: Node) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,20 @@ _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class _Loader(_Base):  # type: ignore[valid-type,misc]
     pass
+
+
+# YAML 1.1 (PyYAML's default) reads yes/no/on/off as booleans, so a locale key `no:` became
+# False and an option `value: yes` became True. Editors' tools speak YAML 1.2, where only
+# true/false are booleans; the trees are read the same way, so `no` stays the text "no" and the
+# check can say "write nb, not no".
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> Located:

@@ -66,7 +66,7 @@ _DISPATCH_ROWS = f"""
 INSERT INTO dispatches ({shared.DISPATCH_COLUMNS})
 SELECT * FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
-    $8::text[]
+    $8::text[], $9::text[], $10::text[]
 )
 """
 # Most records are of dispatches the store has not seen: inserted, they have no recipients to
@@ -76,7 +76,8 @@ _INSERT_DISPATCHES = _DISPATCH_ROWS + "ON CONFLICT (id) DO NOTHING RETURNING id"
 _UPSERT_DISPATCHES = _DISPATCH_ROWS + (
     "ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, kind = excluded.kind, "
     "subject = excluded.subject, sender = excluded.sender, created_at = excluded.created_at, "
-    "state = excluded.state, internal_error = excluded.internal_error"
+    "state = excluded.state, internal_error = excluded.internal_error, "
+    "reply_to = excluded.reply_to, relay = excluded.relay"
 )
 _INSERT_RECIPIENTS = """
 INSERT INTO dispatch_recipients (dispatch_id, address, role, created_at)

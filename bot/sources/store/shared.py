@@ -61,6 +61,8 @@ DISPATCH_FIELDS = (
     "created_at",
     "state",
     "internal_error",
+    "reply_to",
+    "relay",
 )
 DISPATCH_COLUMNS = ", ".join(DISPATCH_FIELDS)
 #: The same, of `dispatches d` in a join.
@@ -139,6 +141,8 @@ def dispatch_row(d: Dispatch, created_at: Any) -> tuple[Any, ...]:
         created_at,
         d.state.value,
         d.internal_error,
+        d.reply_to,
+        d.relay,
     )
 
 
@@ -169,8 +173,12 @@ def dispatches_from_rows(
             created_at=created_at(created),
             state=DispatchState(state),
             internal_error=internal_error,
+            reply_to=reply_to,
+            relay=relay,
         )
-        for id_, tenant, kind, subject, sender, created, state, internal_error in rows
+        for id_, tenant, kind, subject, sender, created, state, internal_error, reply_to, relay in (
+            rows
+        )
     ]
 
 

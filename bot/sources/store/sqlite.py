@@ -61,11 +61,11 @@ _INSERT_EVENT = (
 )
 _UPSERT_DISPATCH = f"""
 INSERT INTO dispatches ({shared.DISPATCH_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     tenant = excluded.tenant, kind = excluded.kind, subject = excluded.subject,
     sender = excluded.sender, created_at = excluded.created_at, state = excluded.state,
-    internal_error = excluded.internal_error
+    internal_error = excluded.internal_error, reply_to = excluded.reply_to, relay = excluded.relay
 """
 # GROUP BY: an address listed twice on one dispatch (to and cc) is one dispatch.
 _DISPATCHES_FOR_RECIPIENT = shared.Lookup.of(

@@ -21,8 +21,10 @@ NAMES = frozenset(
         "live microsoft yahoo icloud gmx proofpoint mimecast barracuda google workspace "
         "dns mx spf dkim dmarc nxdomain servfail a aaaa ptr tls smtp mime antispam id kib "
         "utc cet cest brt slack eml spam null hard bounce soft cc bcc"
-        # words these languages share with English
-        " via account letter for filter"
+        # words these languages share with English ("mailbox" is Dutch too, "full" Norwegian)
+        " via account letter for filter mailbox full"
+        # a product's own UI label, quoted as users see it ("Não Receber", the opt-out box)
+        " não receber"
     ).split()
 )
 _QUOTED = re.compile(r"```.*?```|`[^`]*`", re.S)

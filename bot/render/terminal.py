@@ -62,7 +62,7 @@ def _evidence(d: Diagnosis) -> list[str]:
     for line in evidence(d):
         lines.append(safe(line.text))
         if line.quote:
-            lines.append(f"    {said}: {safe(line.quote)}")
+            lines.append(f"    {said}: `{safe(line.quote)}`")
     return lines
 
 

@@ -93,7 +93,7 @@ def deferred_for_days(whymail: Whymail) -> Whymail:
 def test_days_of_deferrals_say_act(deferred_for_days: Whymail, locale: str) -> None:
     agent = deferred_for_days("ask", "per@firma.no", "--json", "--locale", locale)
     assert agent.code == 0, agent.stderr
-    ((facts_of),) = agent.json_lines()
+    (facts_of,) = agent.json_lines()
     assert facts_of["verdict"] == "in_progress"
     assert facts_of["facts"]["history"]["deferred_hours"] == 72
     result = deferred_for_days(

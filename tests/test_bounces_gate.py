@@ -151,3 +151,22 @@ def test_patterns_match_whole_words_at_their_ends(pattern: str, text: str, hit: 
 def test_most_patterns_are_gated() -> None:
     # The gate is worth its keep only while nearly every pattern has a trigger.
     assert _classify._STRONG.ungated <= 0.05 * _classify._STRONG.size
+
+
+def test_the_kept_trigger_index_follows_every_edit_of_the_rules(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The index is kept between runs under the rule set's reason names; an edited pattern
+    # (same names, other words) must be read afresh, never served from the old entry.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    before = Gate({"blocked": (r"spamhaus",)}, ("blocked",))
+    assert before.candidates(words("listed at spamhaus")) == [0]
+    assert list((tmp_path / "whymail" / "bounces").iterdir())
+    after = Gate({"blocked": (r"sorbs",)}, ("blocked",))
+    assert after.candidates(words("listed at sorbs")) == [0]
+    assert after.candidates(words("listed at spamhaus")) == []
+    # a damaged entry is read afresh too
+    for entry in (tmp_path / "whymail" / "bounces").iterdir():
+        entry.write_bytes(b"not a pickle")
+    again = Gate({"blocked": (r"sorbs",)}, ("blocked",))
+    assert again.candidates(words("listed at sorbs")) == [0]

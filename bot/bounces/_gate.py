@@ -19,7 +19,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import cached_property
+from pathlib import Path
 from typing import Final
+
+from bot import derived
 
 _WORD: Final = re.compile(r"\w+")
 
@@ -268,6 +271,24 @@ class Gate:
         return best
 
 
+def _all_triggers(sources: tuple[str, ...], names: tuple[str, ...]) -> list[frozenset[str] | None]:
+    """Each pattern's triggers, kept between runs (`bot.derived`): reading hundreds of
+    patterns for their words is most of what a one-shot answer's first bounce costs."""
+
+    def derive() -> list[frozenset[str] | None]:
+        return [triggers(pattern, left=True, right=True) for pattern in sources]
+
+    folder = derived.cache_folder("bounces")
+    if folder is None:
+        return derive()
+    name = "triggers " + " ".join(sorted(names))
+    return derived.cached(folder, name, _CODE + "\0".join(sources).encode(), derive)
+
+
+# The code that reads triggers: a change to it must not meet an old cache entry.
+_CODE: Final = Path(__file__).read_bytes()
+
+
 class _Table:
     """A gate's patterns numbered in priority order, with the trigger index over them.
 
@@ -288,8 +309,7 @@ class _Table:
         self.compiled: list[re.Pattern[str] | None] = [None] * len(entries)
         index: dict[str, list[int]] = defaultdict(list)
         always: list[int] = []
-        for i, pattern in enumerate(self.sources):
-            found = triggers(pattern, left=True, right=True)
+        for i, found in enumerate(_all_triggers(self.sources, tuple(rules))):
             for word in found or ():
                 index[word].append(i)
             if not found:

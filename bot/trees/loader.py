@@ -380,7 +380,7 @@ def load_trees(directory: Path, *, lazy: bool = False) -> list[Tree]:
     readers = [_TreeReader(str(path), lazy=lazy) for path in files]
     docs = [reader.parse(path) for reader, path in zip(readers, files, strict=True)]
     # Conditions may compare `answers.<question>` with an option of a question in any file.
-    values = dict(FACT_VALUES) | _provider_values(directory) | _answer_values(docs)
+    values = _KnownValues({**FACT_VALUES, **_answer_values(docs)}, directory)
     trees: list[Tree] = []
     for reader, doc in zip(readers, docs, strict=True):
         tree = reader.read(doc, values) if doc is not None else None
@@ -390,6 +390,37 @@ def load_trees(directory: Path, *, lazy: bool = False) -> list[Tree]:
     if problems:
         raise KnowledgeError(problems)
     return _SetChecker(trees, readers).check()
+
+
+class _KnownValues(Mapping[str, frozenset[str]]):
+    """The values each fact takes; the provider ids are read from providers.yml only when a
+    comparison with one is first checked, so that a lazy load that compiles no such condition
+    (a one-shot answer that needs no DNS) never reads the table."""
+
+    def __init__(self, known: dict[str, frozenset[str]], directory: Path) -> None:
+        self._known = known
+        self._directory = directory
+        self._providers: dict[str, frozenset[str]] | None = None
+
+    def _all(self) -> dict[str, frozenset[str]]:
+        if self._providers is None:
+            self._providers = _provider_values(self._directory)
+            self._known = {**self._known, **self._providers}
+        return self._known
+
+    def __getitem__(self, name: str) -> frozenset[str]:
+        if name in _PROVIDER_FACTS:
+            return self._all()[name]
+        return self._known[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+_PROVIDER_FACTS = frozenset({"domain.provider", "domain.gateway"})
 
 
 def _provider_values(directory: Path) -> dict[str, frozenset[str]]:
@@ -907,7 +938,9 @@ class _TreeReader:
             for name in _flat_names(facts):
                 if not _known(name):
                     self.fault(facts_line, f"example: unknown fact {name!r}")
-            for fault in _example_values(facts, self.values):
+            # An example's values are the check's business (a lazy load runs no example), and
+            # checking them would read providers.yml for every one-shot answer.
+            for fault in () if self.lazy else _example_values(facts, self.values):
                 self.fault(facts_line, f"example: {fault}")
             path = item.get("path")
             asks = item.get("asks")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot import derived
 
 
 class Located(dict[str, Any]):
@@ -83,44 +81,14 @@ def load(text: str) -> Any:
 
 def cache_folder() -> Path | None:
     """Where parsed trees are kept between runs: the user's cache folder (XDG), if any."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    try:
-        root = Path(base) if base else Path.home() / ".cache"
-    except RuntimeError:  # no home directory to be found
-        return None
-    return root / "whymail" / "trees"
+    return derived.cache_folder("trees")
 
 
 def load_cached(text: str, source: Path, cache: Path) -> Any:
-    """`load(text)`, kept in `cache` with a digest of the text and of this module.
-
-    A one-shot `whymail ask` reads every tree to answer once, and parsing the YAML is most of
-    that. An entry is used only for exactly these bytes read by exactly this code, so it cannot
-    be stale; there is one entry per `source` file, so edits replace it rather than pile up. It
-    is a pickle in the user's own cache folder, trusted as Python trusts its __pycache__. A
-    cache that cannot be read or written is skipped.
-    """
-    digest = hashlib.sha256(_CODE + text.encode()).digest()
-    path = cache / f"{hashlib.sha256(str(source).encode()).hexdigest()[:32]}.pickle"
-    try:
-        kept, doc = pickle.loads(path.read_bytes())
-        if kept == digest:
-            return doc
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
-        pass
-    doc = load(text)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, scratch = tempfile.mkstemp(dir=cache)
-    except OSError:
-        return doc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump((digest, doc), f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(scratch, path)
-    except OSError:
-        Path(scratch).unlink(missing_ok=True)
-    return doc
+    """`load(text)`, kept in `cache` under `source` for exactly this text read by exactly this
+    code (`bot.derived`): a one-shot `whymail ask` reads every tree, and parsing the YAML is
+    most of that."""
+    return derived.cached(cache, str(source), _CODE + text.encode(), lambda: load(text))
 
 
 # The code that shapes a loaded document: a change to it must not meet an old cache entry.

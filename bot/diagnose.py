@@ -18,7 +18,7 @@ from bot.bounces import classify
 from bot.checks import CheckRun, ChecksConfig, DNSClient, Findings, sender_domain
 from bot.chrome import Chrome, TimeZones
 from bot.metrics import DIAGNOSES, stage, timed
-from bot.model import DeliveryEvent, Diagnosis, Dispatch, EventType, Timeline
+from bot.model import DeliveryEvent, Diagnosis, Dispatch, EventType, Timeline, Unanswered
 from bot.query import InvalidAddress, Query, parse
 from bot.sources import dispatches
 from bot.sources.store import Store
@@ -197,7 +197,7 @@ class Diagnoser:
 
     async def _evidence(
         self, subject: Subject, tenant: str | None, brought: Sequence[DeliveryEvent]
-    ) -> tuple[Timeline | None, f.Facts, tuple[str, ...]]:
+    ) -> tuple[Timeline | None, f.Facts, tuple[Unanswered, ...]]:
         """The subject's timeline and facts, and notes on what could not be asked (an ESP that
         did not answer), which belong to the answer rather than to the facts trees test."""
         if subject.invalid is not None:
@@ -214,7 +214,7 @@ class Diagnoser:
                 self._store.events_for_recipient(address, tenant),
                 self._store.dispatches_for_recipient(address, tenant),
             )
-        esp_notes: list[str] = []
+        esp_notes: list[Unanswered] = []
         esp_suppressed = False
         if not history_list and self._esp is not None:
             history_list, esp_notes, esp_suppressed = await self._from_esp(address, tenant)
@@ -233,7 +233,7 @@ class Diagnoser:
     @timed("esp_api")
     async def _from_esp(
         self, address: str, tenant: str | None
-    ) -> tuple[list[DeliveryEvent], list[str], bool]:
+    ) -> tuple[list[DeliveryEvent], list[Unanswered], bool]:
         """The ESPs' own records when the store has none (mail sent before the webhooks
         existed); a provider that fails or is late becomes a note naming it, never an error.
         A customer sees only events tagged with their tenant, and a suppression only then."""

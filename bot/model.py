@@ -242,6 +242,15 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
+class Unanswered:
+    """An ESP whose API did not answer (in time), so the answer may lack its records; `why` is
+    the technical detail (an HTTP status, a deadline), shown as a quotation in any language."""
+
+    provider: str  # its display name
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnosis:
     """Everything one answer needs: the verdict, how the tree got there and the evidence."""
 
@@ -256,8 +265,13 @@ class Diagnosis:
     reason: str | None = None
     hard: bool | None = None
     timeline: Timeline | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Unanswered, ...] = ()
     question: Question | None = None
+
+    def note_lines(self) -> list[str]:
+        """The notes in the answer's language (the `why` in backticks, as a reply is)."""
+        chrome = self.answer.chrome
+        return [chrome("esp_unanswered", provider=n.provider, why=n.why) for n in self.notes]
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape of `whymail ask --json` (DESIGN.md contract).
@@ -299,7 +313,7 @@ class Diagnosis:
                 }
                 for e in (self.timeline.events if self.timeline and agent else ())
             ],
-            "notes": list(self.notes)
+            "notes": self.note_lines()
             if agent
             else ([self.answer.chrome("partial")] if self.notes else []),
             "question": None

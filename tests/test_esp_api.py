@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.model import EventType
+from bot.model import EventType, Unanswered
 from bot.sources.api.base import EspApiError
 from bot.sources.esp import EspSources, build_clients
 from bot.sources.esps.brevo.api import BrevoClient
@@ -433,9 +433,10 @@ async def test_lookup_with_one_provider_down_names_what_is_missing(fake: FakeESP
     assert time.monotonic() - started < 3
     assert set(found.consulted) == {"postmark", "mailgun", "ses"}
     assert set(found.missing) == {"sendgrid", "brevo"}
-    notes = "\n".join(found.notes)
-    assert "SendGrid API did not answer: HTTP 503" in notes
-    assert "Brevo API did not answer: no answer within the 1.5 s deadline" in notes
+    assert set(found.notes) == {
+        Unanswered("SendGrid", "HTTP 503: service unavailable (after 3 attempts)"),
+        Unanswered("Brevo", "no answer within the 1.5 s deadline"),
+    }
     assert {e.provider for e in found.events} == {"postmark", "mailgun"}
     assert [s.provider for s in found.suppressions] == ["postmark"]
 

@@ -64,9 +64,13 @@ async def test_an_outage_mid_diagnosis_gives_a_partial_answer_naming_it(
     (diagnosis,) = report.diagnoses
     assert diagnosis.verdict == "user_unknown"
     assert diagnosis.reason == "userunknown"
-    notes = "\n".join(diagnosis.notes)
-    assert "SendGrid API did not answer: HTTP 503" in notes
-    assert "Brevo API did not answer: no answer within the 1.5 s deadline" in notes
+    notes = "\n".join(diagnosis.note_lines())
+    assert "SendGrid did not answer our lookup" in notes
+    assert "`HTTP 503" in notes
+    assert "Brevo did not answer our lookup" in notes
+    assert "`no answer within the 1.5 s deadline`" in notes
+    nb = (await diagnoser.ask(OLA, locale="nb")).diagnoses[0]
+    assert "SendGrid svarte ikke på oppslaget vårt" in "\n".join(nb.note_lines())
     assert "Postmark" not in notes
     assert diagnosis.to_json()["notes"] == list(diagnosis.notes)
 

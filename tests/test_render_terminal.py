@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.model import Answer, DeliveryEvent, Diagnosis, EventType, Timeline
+from bot.model import Answer, DeliveryEvent, Diagnosis, EventType, Timeline, Unanswered
 from bot.render.terminal import render_diagnosis
 from bot.trees import shipped
 
 HOSTILE = "550 5.1.1 \x1b[2J\x1b]0;pwned\x07gone \u202eevil\u202c \x9b31m"
 
 
-def diagnosis(notes: tuple[str, ...] = (), audience: str = "agent") -> Diagnosis:
+def diagnosis(notes: tuple[Unanswered, ...] = (), audience: str = "agent") -> Diagnosis:
     event = DeliveryEvent(
         "postmark\x1b[31m",
         EventType.BOUNCED,
@@ -48,8 +48,10 @@ def test_control_and_bidi_characters_never_reach_the_terminal() -> None:
 
 
 def test_esp_outage_notes_are_shown_as_json_and_slack_show_them() -> None:
-    note = "Brevo API did not answer: no answer within the 8 s deadline"
-    assert note in render_diagnosis(diagnosis((note,)))
+    note = Unanswered("Brevo", "no answer within the 8 s deadline")
+    shown = render_diagnosis(diagnosis((note,)))
+    assert "Brevo did not answer our lookup" in shown
+    assert "`no answer within the 8 s deadline`" in shown
     customer = render_diagnosis(diagnosis((note,), "customer"))
     assert "Brevo" not in customer
     assert "could not be checked" in customer

@@ -13,7 +13,15 @@ import pytest
 from bot.conversation import AGENT, CUSTOMER, Asker, Conversation, Part, Request
 from bot.conversation.prefs import MemoryPrefs
 from bot.diagnose import Report
-from bot.model import Answer, DeliveryEvent, Diagnosis, EventType, Question, Timeline
+from bot.model import (
+    Answer,
+    DeliveryEvent,
+    Diagnosis,
+    EventType,
+    Question,
+    Timeline,
+    Unanswered,
+)
 from bot.query import parse
 from bot.slack import blocks as bk
 from bot.slack.audience import Classifier, Where, choose_locale
@@ -359,9 +367,9 @@ def test_reactivate_button_is_for_agents_only() -> None:
 
 
 def test_partial_answers_say_so_without_naming_the_esp_to_customers() -> None:
-    d = replace(diagnosis(), notes=("Postmark API did not answer: HTTP 503 <!here>",))
+    d = replace(diagnosis(), notes=(Unanswered("Postmark", "HTTP 503 <!here>"),))
     agent = json.dumps(render([d]).blocks)
-    assert "Postmark API did not answer" in agent
+    assert "Postmark did not answer our lookup" in agent
     assert "&lt;!here&gt;" in agent
     customer = json.dumps(render([d], agent=False).blocks)
     assert "Postmark" not in customer

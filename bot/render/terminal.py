@@ -39,7 +39,7 @@ def render_diagnosis(d: Diagnosis) -> str:
         shown = _evidence(d)
         if shown:
             lines += ["", f"{word('evidence')}:", *(f"  {line}" for line in shown)]
-        lines += [f"! {safe(note)}" for note in d.notes]
+        lines += [f"! {safe(note)}" for note in d.note_lines()]
         lines += ["", f"{word('path')}: {' → '.join(d.path)}"]
     elif d.notes:
         lines += ["", f"! {word('partial')}"]

@@ -180,7 +180,8 @@ def _diagnosis_blocks(
         if shown:
             blocks.append(section(f"*{word('evidence')}*\n{shown}"))
         if d.notes:
-            blocks.append(context("\n".join(f":warning: {esc(n)}" for n in d.notes[:5])))
+            notes = d.note_lines()[:5]
+            blocks.append(context("\n".join(f":warning: {esc(n)}" for n in notes)))
     elif d.notes:
         blocks.append(context(f":warning: {word('partial')}"))
     subject_state = {**state, "q": clip(subject_query(d), 300)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.model import DeliveryEvent
+from bot.model import DeliveryEvent, Unanswered
 from bot.sources.api.base import EspApiError, ESPClient, ReactivationResult, Suppression
 from bot.sources.esps import PROVIDERS
 from bot.sources.espsettings import EspSettings
@@ -57,10 +57,8 @@ class EspLookup:
     missing: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def notes(self) -> tuple[str, ...]:
-        return tuple(
-            f"{PROVIDERS.display(p)} API did not answer: {why}" for p, why in self.missing.items()
-        )
+    def notes(self) -> tuple[Unanswered, ...]:
+        return tuple(Unanswered(PROVIDERS.display(p), why) for p, why in self.missing.items())
 
 
 class _OpenedOnFirstRequest(httpx.AsyncBaseTransport):

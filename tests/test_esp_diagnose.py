@@ -72,7 +72,7 @@ async def test_an_outage_mid_diagnosis_gives_a_partial_answer_naming_it(
     nb = (await diagnoser.ask(OLA, locale="nb")).diagnoses[0]
     assert "SendGrid svarte ikke på oppslaget vårt" in "\n".join(nb.note_lines())
     assert "Postmark" not in notes
-    assert diagnosis.to_json()["notes"] == list(diagnosis.notes)
+    assert diagnosis.to_json()["notes"] == diagnosis.note_lines()
 
 
 async def test_the_store_answers_first(world: tuple[FakeESP, Diagnoser, Store]) -> None:

@@ -11,8 +11,10 @@ import pytest
 
 from bot.cli import main
 from bot.config import shipped_knowledge
-from bot.trees import Knowledge, KnowledgeError
+from bot.trees import Knowledge
 from tests.conftest import Whymail
+from tests.test_trees import problems
+from tests.test_trees import where as at
 
 SHIPPED = shipped_knowledge()
 
@@ -31,16 +33,6 @@ def edit(folder: Path, file: str, old: str, new: str) -> int:
     at = text.index(old)
     path.write_text(text.replace(old, new, 1), "utf-8")
     return text[:at].count("\n") + 1
-
-
-def problems(folder: Path) -> list[str]:
-    with pytest.raises(KnowledgeError) as caught:
-        Knowledge.load(folder)
-    return [str(p) for p in caught.value.problems]
-
-
-def at(folder: Path, file: str, line: int) -> str:
-    return f"{folder / 'trees' / file}:{line}:"
 
 
 MAILBOX_STEP = (

@@ -81,6 +81,14 @@ class Store(Protocol):
         another body (see bot.sources.provider.TokenLedger)."""
         ...
 
+    async def claim_alert(
+        self, dispatch_id: str, recipient: str, verdict: str, tenant: str | None
+    ) -> bool:
+        """Claim the one alert of (dispatch, recipient, verdict): True for the first caller
+        ever, in this process or any other sharing the store, False for every later one, so
+        alerts survive restarts and several instances without being posted twice."""
+        ...
+
     async def close(self) -> None:
         """Release the connections; the store is not used after."""
         ...

@@ -320,6 +320,22 @@ class PostgresStore(shared.SQLStore):
             )
             return bool(kept == fingerprint)
 
+    async def claim_alert(
+        self, dispatch_id: str, recipient: str, verdict: str, tenant: str | None
+    ) -> bool:
+        async with self._pool.acquire() as conn:
+            # The unique key decides between instances claiming at once: one INSERT writes
+            # the row, the others touch nothing ("INSERT 0 0").
+            status = await conn.execute(
+                self._sql.claim_alert,
+                dispatch_id,
+                recipient.lower(),
+                verdict,
+                tenant,
+                datetime.now(UTC),
+            )
+            return bool(status.endswith(" 1"))
+
     async def prune(self, older_than: timedelta) -> int:
         """Forget events older than the cutoff, and dispatches that have nothing newer.
 
@@ -332,6 +348,7 @@ class PostgresStore(shared.SQLStore):
             await conn.execute(_LOCK.format(kind="xact_"), _PARTITION_LOCK)
             await conn.execute("SET LOCAL enable_bitmapscan = on")
             await conn.execute("DELETE FROM webhook_tokens WHERE expires_at < now()")
+            await conn.execute("DELETE FROM alerts_sent WHERE sent_at < $1", cutoff)
             # Two statements rather than one OR, so each can use the created_at index.
             await conn.execute(
                 """

@@ -180,6 +180,7 @@ class SQLiteStore(shared.SQLStore):
             await db.execute(
                 "DELETE FROM webhook_tokens WHERE expires_at < ?", (datetime.now(UTC).isoformat(),)
             )
+            await db.execute("DELETE FROM alerts_sent WHERE sent_at < ?", (cutoff,))
         removed = 0
         while True:
             async with self._transaction("BEGIN IMMEDIATE") as db:
@@ -216,6 +217,17 @@ class SQLiteStore(shared.SQLStore):
                 (scope, token, fingerprint, expires.astimezone(UTC).isoformat()),
             )
             return True
+
+    async def claim_alert(
+        self, dispatch_id: str, recipient: str, verdict: str, tenant: str | None
+    ) -> bool:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        async with self._transaction("BEGIN IMMEDIATE") as db:
+            before = db.total_changes
+            await db.execute(
+                self._sql.claim_alert, (dispatch_id, recipient.lower(), verdict, tenant, now)
+            )
+            return db.total_changes > before
 
     @asynccontextmanager
     async def _transaction(self, begin: str = "BEGIN") -> AsyncIterator[aiosqlite.Connection]:

@@ -109,6 +109,53 @@ class Diagnoser:
             for address in dict.fromkeys(e.recipient for e in evidence)
             if address not in known
         ]
+        return await self._diagnose(
+            query,
+            subjects,
+            locale=locale,
+            audience=audience,
+            tenant=tenant,
+            escape=escape,
+            answers=answers,
+            default_locale=default_locale,
+            evidence=evidence,
+        )
+
+    async def about(
+        self,
+        recipient: str,
+        dispatch_id: str | None,
+        *,
+        tenant: str | None,
+        locale: str,
+        audience: str,
+        escape: Escaper = str,
+    ) -> Diagnosis:
+        """The diagnosis of one recipient of one dispatch, as an alert tells it: no text to
+        parse, the subject is known (the event that prompted it), and `tenant` bounds what is
+        read, so a customer's alert holds nothing of another tenant."""
+        query = parse(recipient)
+        dispatch = await self._dispatch(dispatch_id, tenant) if dispatch_id else None
+        label = f"{dispatch.id} → {recipient}" if dispatch is not None else recipient
+        subject = Subject(label, address=recipient, dispatch=dispatch)
+        report = await self._diagnose(
+            query, [subject], locale=locale, audience=audience, tenant=tenant, escape=escape
+        )
+        return report.diagnoses[0]
+
+    async def _diagnose(
+        self,
+        query: Query,
+        subjects: list[Subject],
+        *,
+        locale: str | None,
+        audience: str,
+        tenant: str | None,
+        escape: Escaper,
+        answers: Mapping[str, str] | None = None,
+        default_locale: str | None = None,
+        evidence: Sequence[DeliveryEvent] = (),
+    ) -> Report:
         domains = {s.address.rpartition("@")[2] for s in subjects if s.address}
         # Recipient checks start now; the senders of the dispatches found join the same run.
         checks = CheckRun(self._dns, self._checks, deadline=self._dns_deadline)

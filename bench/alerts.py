@@ -66,12 +66,14 @@ NAMED = re.compile(r"(acme|beta)-(\d+)@firma\.mailtest\.test")
 SETTLE_SECONDS = 20.0
 
 
-def bounce(n: int) -> tuple[str, bytes]:
+def bounce(n: int, event: int = 0) -> tuple[str, bytes]:
+    """Delivery `n`'s bounce; another `event` is another bounce event (a new id) of the same
+    dispatch and recipient, which the store keeps as new and only the alert claims stop."""
     tenant = "acme" if n % 2 == 0 else "beta"
     to = f"{tenant}-{n}@firma.mailtest.test"
     body = {
         "RecordType": "Bounce",
-        "ID": 1_000_000 + n,
+        "ID": 1_000_000 * (event + 1) + n,
         "Type": "HardBounce",
         "TypeCode": 1,
         "Name": "Hard bounce",
@@ -174,8 +176,8 @@ class Sender:
         self.unacked: set[int] = set()
         self.statuses: dict[int, int] = {}
 
-    async def send(self, n: int) -> None:
-        to, body = bounce(n)
+    async def send(self, n: int, event: int = 0) -> None:
+        to, body = bounce(n, event)
         try:
             response = await self.http.post(
                 f"{self.server.url}/webhooks/postmark",
@@ -192,7 +194,9 @@ class Sender:
         else:
             self.unacked.add(n)
 
-    async def paced(self, numbers: list[int], rate: float, senders: int = 64) -> None:
+    async def paced(
+        self, numbers: list[int], rate: float, senders: int = 64, event: int = 0
+    ) -> None:
         """Send `numbers` at `rate` per second from `senders` connections, each delivery at
         its slot (or at once when the senders fell behind). A fixed number of senders keeps
         the client's own work bounded if the server slows down: what is not sent in time is
@@ -207,7 +211,7 @@ class Sender:
                 delay = start + i / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                await self.send(n)
+                await self.send(n, event)
 
         await asyncio.gather(*(sender() for _ in range(senders)))
         took = time.monotonic() - start
@@ -358,15 +362,19 @@ async def main(args: argparse.Namespace) -> None:
                     report(fake, sender, total)
                     replay = numbers[: min(args.replay, total)]
                     if replay:
-                        print(f"-- replaying the first {len(replay)} deliveries")
+                        print(
+                            f"-- replaying the first {len(replay)} deliveries, then new bounce "
+                            "events (new ids) for the same dispatches and recipients"
+                        )
                         before = len(fake.calls)
                         await sender.paced(replay, args.rate)
+                        await sender.paced(replay, args.rate, event=1)
                         await settle(fake)
                         new_posts = [
                             c for c in fake.calls[before:] if c.method == "chat.postMessage"
                         ]
                         print(f"posts after the replay: {len(new_posts)}")
-                        report(fake, sender, total + len(replay))
+                        report(fake, sender, total + 2 * len(replay))
                     print(f"load average {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
             finally:
                 server.stop()

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -419,3 +421,83 @@ async def test_an_unknown_verdict_is_refused_at_start(store: Store) -> None:
     with pytest.raises(ValueError, match="user_unkown"):
         slack_alerter(bot, store, diagnoser, known_verdicts=knowledge.verdicts)
     await bot.aclose()
+
+
+async def test_whymail_serve_alerts_and_a_sigkill_restart_posts_nothing_twice(
+    tmp_path: Path, localdns_server: Any
+) -> None:
+    """The operator's wiring: `whymail serve --http` with alerts in its config, killed with
+    SIGKILL after its alerts went out and started again on the same store; the ESP then
+    redelivers everything, and nothing is posted twice."""
+    import os
+    import signal
+    import sys
+
+    from testkit.fakeslack import SECRET
+    from testkit.servers import free_port
+    from tests.conftest import ROOT
+
+    fake = FakeSlack(users=default_users(), channels=channels())
+    config = tmp_path / "whymail.yml"
+    config.write_text(
+        json.dumps({"slack_channels": {ACME: {"tenant": "acme", "alerts": ["user_unknown"]}}})
+    )
+    async with serve(fake.app()) as fake_url:
+        fake.url = fake_url
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WHYMAIL_", "SLACK_"))}
+        env.update(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=f"{fake_url}/api/",
+            WHYMAIL_STORE=str(tmp_path / "store.sqlite3"),
+            WHYMAIL_CONFIG=str(config),
+            WHYMAIL_DNS_NAMESERVERS=f"{localdns_server.host}:{localdns_server.port}",
+            WHYMAIL_DNS_TIMEOUT="1",
+            WHYMAIL_SLACK_ALERT_CHANNEL=ALERTS,
+            POSTMARK_WEBHOOK_USER=USER,
+            POSTMARK_WEBHOOK_PASSWORD=PASSWORD,
+        )
+        url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "bot", "serve", "--http", f"127.0.0.1:{port}"]
+        async with httpx.AsyncClient(timeout=10) as http:
+            for round_, first_id in (("first", 0), ("after SIGKILL", 10)):
+                # The same deliveries again, and new bounce events (new ids) of the same
+                # dispatches and recipients: these are stored as new, so only the claims
+                # in the store keep them from alerting again.
+                bodies = [
+                    bounce(first_id + n, to=f"r{n}@firma.mailtest.test", dispatch=f"k{n}")
+                    for n in range(3)
+                ] + [bounce(n, to=f"r{n}@firma.mailtest.test", dispatch=f"k{n}") for n in range(3)]
+                proc = await asyncio.create_subprocess_exec(
+                    *command, cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+                )
+                try:
+                    deadline = time.monotonic() + 30
+                    while True:
+                        with contextlib.suppress(httpx.TransportError):
+                            if (await http.get(f"{url}/healthz")).status_code == 200:
+                                break
+                        assert proc.returncode is None, f"whymail serve exited ({round_})"
+                        assert time.monotonic() < deadline, "whymail serve did not come up"
+                        await asyncio.sleep(0.1)
+                    for body in bodies:
+                        sent = await http.post(
+                            f"{url}/webhooks/postmark", content=body, headers=AUTH
+                        )
+                        assert sent.status_code == 200, sent.text
+                    await wait_posts(fake, ACME, 3)
+                    await wait_posts(fake, ALERTS, 3)
+                    await asyncio.sleep(QUIET)
+                finally:
+                    proc.send_signal(signal.SIGKILL)
+                    await proc.wait()
+    for channel in (ACME, ALERTS):
+        named = [n for n in range(3) for c in posts(fake, channel) if f"r{n}@" in text(c)]
+        assert sorted(named) == [0, 1, 2], (channel, named)
+
+
+async def wait_posts(fake: FakeSlack, channel: str, count: int) -> None:
+    deadline = time.monotonic() + WAIT
+    while len(posts(fake, channel)) < count and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)

@@ -143,6 +143,31 @@ class Diagnoser:
         )
         return report.diagnoses[0]
 
+    def retell(
+        self, d: Diagnosis, *, locale: str, audience: str, tenant: str | None, escape: Escaper = str
+    ) -> Diagnosis:
+        """`d` told for another language and audience, from the facts already gathered: no
+        store, ESP or DNS work again. For one subject told to several channels (an alert); the
+        facts must have been gathered for the same `tenant`."""
+        knowledge = self._knowledge()
+        result = knowledge.decide(d.facts)
+        owner = d.timeline.dispatch.tenant if d.timeline and d.timeline.dispatch else None
+        answer = render(
+            result.leaf,
+            d.facts,
+            locale=locale,
+            audience=audience,
+            escape=escape,
+            ui=knowledge.ui,
+            time_zone=self._time_zones.configured(tenant or owner),
+        )
+        question = (
+            render_question(result.question, locale=answer.locale, escape=escape)
+            if result.question
+            else None
+        )
+        return replace(d, answer=answer, question=question)
+
     async def _diagnose(
         self,
         query: Query,

@@ -26,7 +26,7 @@ from bot.alerts.burst import Burst, Digest
 from bot.alerts.policy import AlertPolicy, Target
 from bot.diagnose import Diagnoser
 from bot.model import DeliveryEvent, Diagnosis, EventType
-from bot.sources.store import Store
+from bot.sources.store import AlertClaim, Store
 from bot.trees import Escaper
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,9 @@ class Alerter:
         #: The running edit loop of each open digest (by the digest's identity).
         self._flushes: dict[int, asyncio.Task[None]] = {}
         self._delivered = bool(policy.verdicts & _DELIVERED_VERDICTS)
+        #: Claims waiting for the next store round, each with the future its worker awaits.
+        self._claims: list[tuple[AlertClaim, asyncio.Future[bool]]] = []
+        self._claiming: asyncio.Task[None] | None = None
         self.stats = AlerterStats()
 
     @property
@@ -223,8 +226,8 @@ class Alerter:
         if not wanted:
             self.stats.quiet += 1
             return
-        claimed = await self._store.claim_alert(
-            subject.key, subject.recipient, verdict, subject.tenant
+        claimed = await self._claim(
+            AlertClaim(subject.key, subject.recipient, verdict, subject.tenant)
         )
         if not claimed:
             self.stats.duplicates += 1
@@ -234,15 +237,51 @@ class Alerter:
             diagnosis = await self._diagnosis(subject, target, seen)
             await self._deliver(target, Alert(subject, verdict, diagnosis))
 
+    async def _claim(self, claim: AlertClaim) -> bool:
+        """Claim through the store, claims of concurrent workers together in one transaction
+        (group commit, as the webhook writer does): on SQLite a claim is a write, and one
+        write per alert would compete with the webhooks' own commits."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._claims.append((claim, done))
+        if self._claiming is None or self._claiming.done():
+            self._claiming = asyncio.create_task(self._claim_rounds())
+        return await done
+
+    async def _claim_rounds(self) -> None:
+        while self._claims:
+            batch, self._claims = self._claims, []
+            try:
+                won = await self._store.claim_alerts([claim for claim, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (_, done), result in zip(batch, won, strict=True):
+                if not done.done():
+                    done.set_result(result)
+
     async def _diagnosis(
         self, subject: Subject, target: Target, seen: dict[tuple[str, str], Diagnosis]
     ) -> Diagnosis:
-        """The subject as `target` reads it, each audience and language diagnosed once. The
-        subject's own tenant bounds what is read for everyone, so an alert tells about that
-        tenant's dispatch only (and a customer's about nothing else)."""
+        """The subject as `target` reads it. Diagnosed once, for the first target; every other
+        language and audience is told from the same facts. The subject's own tenant bounds what
+        is read, so an alert tells about that tenant's dispatch only (and a customer's about
+        nothing else)."""
         key = (target.audience, target.locale)
-        if key not in seen:
-            seen[key] = await self._diagnoser.about(
+        if key in seen:
+            return seen[key]
+        if seen:
+            first = next(iter(seen.values()))
+            told = self._diagnoser.retell(
+                first,
+                locale=target.locale,
+                audience=target.audience,
+                tenant=subject.tenant,
+                escape=self._escape,
+            )
+        else:
+            told = await self._diagnoser.about(
                 subject.recipient,
                 subject.dispatch_id,
                 tenant=subject.tenant,
@@ -250,7 +289,8 @@ class Alerter:
                 audience=target.audience,
                 escape=self._escape,
             )
-        return seen[key]
+        seen[key] = told
+        return told
 
     async def _deliver(self, target: Target, alert: Alert) -> None:
         if self._burst.admit(target.channel):
@@ -277,6 +317,11 @@ class Alerter:
         `digest_interval`; ends when it shows everything it holds."""
         try:
             while True:
+                if digest.shown_at is not None:
+                    wait = digest.shown_at + self._digest_interval - self._burst.now()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                digest.shown_at = self._burst.now()
                 shown = len(digest.items)
                 alerts = [a for a in digest.items if isinstance(a, Alert)]
                 ref = await self._poster.digest(target, alerts, digest.ref)
@@ -284,6 +329,5 @@ class Alerter:
                     digest.ref = ref
                 if len(digest.items) == shown:
                     return
-                await asyncio.sleep(self._digest_interval)
         except Exception:
             log.exception("posting the digest to %s failed", target.channel)

@@ -24,6 +24,8 @@ class Digest:
     opened_at: float
     items: list[object] = field(default_factory=list)
     ref: str | None = None
+    #: When it was last posted or edited (the clock of `Burst`), so edits stay spaced out.
+    shown_at: float | None = None
 
 
 class Burst:
@@ -39,6 +41,9 @@ class Burst:
         self._clock = clock
         self._recent: dict[str, deque[float]] = {}
         self._digests: dict[str, Digest] = {}
+
+    def now(self) -> float:
+        return self._clock()
 
     def admit(self, channel: str) -> bool:
         """Count one alert for `channel`: True when it may be posted on its own, False when

@@ -32,7 +32,7 @@ import aiosqlite
 
 from bot.model import DeliveryEvent, Dispatch
 from bot.sources.store import shared
-from bot.sources.store.base import StoreError
+from bot.sources.store.base import AlertClaim, StoreError
 from bot.sources.store.migrations import pending_migrations
 
 log = logging.getLogger(__name__)
@@ -218,16 +218,18 @@ class SQLiteStore(shared.SQLStore):
             )
             return True
 
-    async def claim_alert(
-        self, dispatch_id: str, recipient: str, verdict: str, tenant: str | None
-    ) -> bool:
+    async def claim_alerts(self, claims: Sequence[AlertClaim]) -> list[bool]:
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        won = []
         async with self._transaction("BEGIN IMMEDIATE") as db:
-            before = db.total_changes
-            await db.execute(
-                self._sql.claim_alert, (dispatch_id, recipient.lower(), verdict, tenant, now)
-            )
-            return db.total_changes > before
+            for c in claims:
+                before = db.total_changes
+                await db.execute(
+                    self._sql.claim_alert,
+                    (c.dispatch_id, c.recipient.lower(), c.verdict, c.tenant, now),
+                )
+                won.append(db.total_changes > before)
+        return won
 
     @asynccontextmanager
     async def _transaction(self, begin: str = "BEGIN") -> AsyncIterator[aiosqlite.Connection]:

@@ -24,6 +24,7 @@ from bot.sources import dispatches
 from bot.sources.store import Store
 from bot.timeline import focus, suppressed, timeline_facts
 from bot.trees import Escaper, Knowledge, render, render_question
+from bot.trees.model import Leaf
 
 if TYPE_CHECKING:
     from bot.sources.esp import EspSources
@@ -134,7 +135,8 @@ class Diagnoser:
         """The diagnosis of one recipient of one dispatch, as an alert tells it: no text to
         parse, the subject is known (the event that prompted it), and `tenant` bounds what is
         read, so a customer's alert holds nothing of another tenant."""
-        query = parse(recipient)
+        # The address comes from a stored event, normalized already: no text to parse.
+        query = Query(recipient, (recipient,), (), (), None, False)
         dispatch = await self._dispatch(dispatch_id, tenant) if dispatch_id else None
         label = f"{dispatch.id} → {recipient}" if dispatch is not None else recipient
         subject = Subject(label, address=recipient, dispatch=dispatch)
@@ -150,10 +152,18 @@ class Diagnoser:
         store, ESP or DNS work again. For one subject told to several channels (an alert); the
         facts must have been gathered for the same `tenant`."""
         knowledge = self._knowledge()
-        result = knowledge.decide(d.facts)
+        node = knowledge.nodes.get(d.path[-1]) if d.path and d.question is None else None
+        # The walk is only done again when the leaf is gone (the trees were reloaded since) or
+        # a question is pending, whose node the diagnosis does not keep.
+        result = None
+        if isinstance(node, Leaf):
+            leaf = node
+        else:
+            result = knowledge.decide(d.facts)
+            leaf = result.leaf
         owner = d.timeline.dispatch.tenant if d.timeline and d.timeline.dispatch else None
         answer = render(
-            result.leaf,
+            leaf,
             d.facts,
             locale=locale,
             audience=audience,
@@ -163,7 +173,7 @@ class Diagnoser:
         )
         question = (
             render_question(result.question, locale=answer.locale, escape=escape)
-            if result.question
+            if result is not None and result.question
             else None
         )
         return replace(d, answer=answer, question=question)

@@ -501,3 +501,34 @@ async def wait_posts(fake: FakeSlack, channel: str, count: int) -> None:
     deadline = time.monotonic() + WAIT
     while len(posts(fake, channel)) < count and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
+
+
+async def test_a_customers_reply_in_their_alerts_thread_gets_their_answer(
+    store: Store, localdns_server: Any
+) -> None:
+    from testkit.fakeslack import CUSTOMER
+
+    async with running(store, localdns_server) as run:
+        assert (await run.webhook(bounce(1))).status_code == 200
+        (alert,) = await run.wait(ACME)
+        thread = str(alert.answer["ts"])
+        reply = {
+            "type": "message",
+            "channel": ACME,
+            "channel_type": "channel",
+            "user": CUSTOMER,
+            "text": "hva betyr dette?",
+            "ts": f"{time.time():.6f}",
+            "thread_ts": thread,
+        }
+        answered = await run.world.event(reply, event_id="EvCustomerReply", shared=True)
+        assert answered.status_code == 200
+        found = await run.fake.wait_for(
+            "chat.postMessage", 1, where=lambda c: c.body.get("thread_ts") == thread
+        )
+        (answer,) = found
+        said = text(answer)
+        assert answer.body["channel"] == ACME
+        assert OLA in said
+        for secret in ("user_unknown", "postmark", "550", "whymail_details"):
+            assert secret not in said, secret

@@ -24,6 +24,7 @@ from bot.sources import dispatches
 from bot.sources.store import Store
 from bot.timeline import focus, suppressed, timeline_facts
 from bot.trees import Escaper, Knowledge, render, render_question
+from bot.trees.model import Leaf
 
 if TYPE_CHECKING:
     from bot.sources.esp import EspSources
@@ -109,6 +110,87 @@ class Diagnoser:
             for address in dict.fromkeys(e.recipient for e in evidence)
             if address not in known
         ]
+        return await self._diagnose(
+            query,
+            subjects,
+            locale=locale,
+            audience=audience,
+            tenant=tenant,
+            escape=escape,
+            answers=answers,
+            default_locale=default_locale,
+            evidence=evidence,
+        )
+
+    async def about(
+        self,
+        recipient: str,
+        dispatch_id: str | None,
+        *,
+        tenant: str | None,
+        locale: str,
+        audience: str,
+        escape: Escaper = str,
+    ) -> Diagnosis:
+        """The diagnosis of one recipient of one dispatch, as an alert tells it: no text to
+        parse, the subject is known (the event that prompted it), and `tenant` bounds what is
+        read, so a customer's alert holds nothing of another tenant."""
+        # The address comes from a stored event, normalized already: no text to parse.
+        query = Query(recipient, (recipient,), (), (), None, False)
+        dispatch = await self._dispatch(dispatch_id, tenant) if dispatch_id else None
+        label = f"{dispatch.id} → {recipient}" if dispatch is not None else recipient
+        subject = Subject(label, address=recipient, dispatch=dispatch)
+        report = await self._diagnose(
+            query, [subject], locale=locale, audience=audience, tenant=tenant, escape=escape
+        )
+        return report.diagnoses[0]
+
+    def retell(
+        self, d: Diagnosis, *, locale: str, audience: str, tenant: str | None, escape: Escaper = str
+    ) -> Diagnosis:
+        """`d` told for another language and audience, from the facts already gathered: no
+        store, ESP or DNS work again. For one subject told to several channels (an alert); the
+        facts must have been gathered for the same `tenant`."""
+        knowledge = self._knowledge()
+        node = knowledge.nodes.get(d.path[-1]) if d.path and d.question is None else None
+        # The walk is only done again when the leaf is gone (the trees were reloaded since) or
+        # a question is pending, whose node the diagnosis does not keep.
+        result = None
+        if isinstance(node, Leaf):
+            leaf = node
+        else:
+            result = knowledge.decide(d.facts)
+            leaf = result.leaf
+        owner = d.timeline.dispatch.tenant if d.timeline and d.timeline.dispatch else None
+        answer = render(
+            leaf,
+            d.facts,
+            locale=locale,
+            audience=audience,
+            escape=escape,
+            ui=knowledge.ui,
+            time_zone=self._time_zones.configured(tenant or owner),
+        )
+        question = (
+            render_question(result.question, locale=answer.locale, escape=escape)
+            if result is not None and result.question
+            else None
+        )
+        return replace(d, answer=answer, question=question)
+
+    async def _diagnose(
+        self,
+        query: Query,
+        subjects: list[Subject],
+        *,
+        locale: str | None,
+        audience: str,
+        tenant: str | None,
+        escape: Escaper,
+        answers: Mapping[str, str] | None = None,
+        default_locale: str | None = None,
+        evidence: Sequence[DeliveryEvent] = (),
+    ) -> Report:
         domains = {s.address.rpartition("@")[2] for s in subjects if s.address}
         # Recipient checks start now; the senders of the dispatches found join the same run.
         checks = CheckRun(self._dns, self._checks, deadline=self._dns_deadline)

@@ -93,6 +93,13 @@ WEBHOOK_DELIVERIES = Counter(
     "(stored, duplicate, unauthorized, invalid, error).",
     ["provider", "outcome"],
 )
+ALERT_OUTCOMES = ("posted", "digested", "duplicate", "dropped", "failed")
+ALERTS = Counter(
+    "whymail_alerts",
+    "Alerts by outcome: posted alone, listed in a digest, already sent (duplicate), dropped "
+    "because the queue was full, or failed to post after retries.",
+    ["outcome"],
+)
 DNS_TIMEOUTS = Counter(
     "whymail_dns_timeouts",
     "DNS queries that got no answer in time; their findings were reported as inconclusive.",
@@ -133,6 +140,10 @@ def webhook_delivery(provider: str, outcome: str) -> None:
     if outcome not in WEBHOOK_OUTCOMES:
         raise ValueError(f"unknown webhook outcome {outcome!r}; use one of {WEBHOOK_OUTCOMES}")
     WEBHOOK_DELIVERIES.labels(provider, outcome).inc()
+
+
+def alert(outcome: str) -> None:
+    ALERTS.labels(outcome).inc()
 
 
 def render_metrics() -> tuple[bytes, str]:

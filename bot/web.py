@@ -29,6 +29,7 @@ from bot.sources.webhooks import WebhookReceiver
 from bot.trees.status import KnowledgeSource, status
 
 if TYPE_CHECKING:
+    from bot.alerts import Alerter
     from bot.app import App
     from bot.slack.app import WhymailSlack
 
@@ -170,10 +171,13 @@ async def serve(app: App, *, http: tuple[str, int] | None) -> None:
 
         tasks.append(asyncio.create_task(run_socket_mode(slack, settings.slack.app_token, stop)))
         log.info("Slack: Socket Mode")
+    alerter = _alerter(app, slack)
     if http is not None:
         parts = Parts(
             slack=None if socket_mode else slack,
-            webhooks=WebhookReceiver(app.store, settings.esp),
+            webhooks=WebhookReceiver(
+                app.store, settings.esp, on_commit=alerter.notify if alerter else None
+            ),
             knowledge=app.knowledge,
             ask=app.conversation(),
             api_token=settings.api_token,
@@ -197,8 +201,27 @@ async def serve(app: App, *, http: tuple[str, int] | None) -> None:
         tasks.append(asyncio.create_task(run_http()))
     await stop.wait()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if alerter is not None:
+        await alerter.aclose()
     if slack is not None:
         await slack.aclose()
+
+
+def _alerter(app: App, slack: WhymailSlack | None) -> Alerter | None:
+    """Alerts, when Slack is configured and some channel asked for them; started here, fed by
+    the webhook receiver after each commit (alerts come from webhooks, so only HTTP serves
+    them)."""
+    if slack is None:
+        return None
+    from bot.slack.alerts import slack_alerter
+
+    alerter = slack_alerter(
+        slack, app.store, app.diagnoser, known_verdicts=app.knowledge.current().verdicts
+    )
+    if alerter is not None:
+        alerter.start()
+        log.info("alerts: %d channels", len(alerter.policy.targets))
+    return alerter
 
 
 def _slack(app: App) -> WhymailSlack | None:

@@ -36,6 +36,8 @@ class Call:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+    #: What the fake answered (a posted message's `ts`, for instance).
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,7 +50,15 @@ class FakeSlack:
     slow: dict[str, float] = field(default_factory=dict)
     #: method → how many 429s to answer before a success
     rate_limited: dict[str, int] = field(default_factory=dict)
+    #: The Retry-After (seconds) those 429s carry.
+    retry_after: int = 0
+    #: method → how many HTTP 500s to answer before a success
+    server_errors: dict[str, int] = field(default_factory=dict)
+    #: channel → the error every post to it gets (`channel_not_found`, `not_in_channel`)
+    refused_channels: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    #: Messages posted so far; numbers their ts.
+    messages_posted: int = 0
     url: str = ""
     #: What apps.connections.open hands out (a Socket Mode WebSocket the test serves).
     socket_url: str = ""
@@ -118,8 +128,13 @@ class FakeSlack:
         if self.rate_limited.get(method, 0) > 0:
             self.rate_limited[method] -= 1
             return JSONResponse(
-                {"ok": False, "error": "ratelimited"}, 429, headers={"Retry-After": "0"}
+                {"ok": False, "error": "ratelimited"},
+                429,
+                headers={"Retry-After": str(self.retry_after)},
             )
+        if self.server_errors.get(method, 0) > 0:
+            self.server_errors[method] -= 1
+            return Response("upstream failure", 500)
         if method in self.slow:
             await asyncio.sleep(self.slow[method])
         token = call.headers.get("authorization", "")
@@ -129,7 +144,8 @@ class FakeSlack:
             return JSONResponse({"ok": True, "url": self.socket_url})
         if not token.startswith("Bearer xoxb-"):
             return JSONResponse({"ok": False, "error": "not_authed"})
-        return JSONResponse(self._answer(method, call.body))
+        call.answer = self._answer(method, call.body)
+        return JSONResponse(call.answer)
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -160,10 +176,19 @@ class FakeSlack:
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.usergroups.get(str(body.get("usergroup")), [])}
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
-            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+            refused = self.refused_channels.get(str(body.get("channel")))
+            if refused:
+                return {"ok": False, "error": refused}
+            ts = body.get("ts") if method == "chat.update" else None
+            return {"ok": True, "channel": body.get("channel"), "ts": ts or self._next_ts()}
         if method in ("views.open", "views.update", "views.push", "views.publish"):
             return {"ok": True, "view": {"id": body.get("view_id") or "V_FAKE"}}
         return {"ok": True}
+
+    def _next_ts(self) -> str:
+        """A message ts unique within this fake, as Slack's are within a channel."""
+        self.messages_posted += 1
+        return f"{int(time.time())}.{self.messages_posted:06d}"
 
     async def _response_url(self, request: Request) -> Response:
         await self._record(request, "response_url")

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot", "bot.chrome", "bot.model", "bot.facts", "bot.addresses", "bot.metrics"),
     ("bot.checks", "bot.bounces", "bot.trees", "bot.sources", "bot.timeline"),
     ("bot.query", "bot.diagnose"),
-    ("bot.conversation", "bot.demo"),
+    ("bot.conversation", "bot.demo", "bot.alerts"),
     ("bot.slack", "bot.render", "bot.jsonapi", "bot.web", "bot.asgi", "bot.cli_bounce"),
     ("bot.config",),
     ("bot.app",),

@@ -23,6 +23,7 @@ SLACK = ROOT / "bot" / "slack"
 METHOD_SCOPES: dict[str, set[str]] = {
     "auth_test": set(),
     "chat_postMessage": {"chat:write"},
+    "chat_update": {"chat:write"},
     "conversations_info": {"channels:read", "groups:read", "mpim:read"},
     "files_info": {"files:read"},
     "usergroups_users_list": {"usergroups:read"},
@@ -31,11 +32,15 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "views_publish": set(),
     "views_update": set(),
 }
-#: Bolt event name → (manifest bot event, scopes). whymail listens to `message` only in DMs.
-EVENT_SUBSCRIPTIONS: dict[str, tuple[str, set[str]]] = {
-    "app_home_opened": ("app_home_opened", set()),
-    "app_mention": ("app_mention", {"app_mentions:read"}),
-    "message": ("message.im", {"im:history"}),
+#: Bolt event name → (manifest bot events, scopes). whymail listens to `message` in DMs, and in
+#: channels for replies in the threads of its alerts.
+EVENT_SUBSCRIPTIONS: dict[str, tuple[tuple[str, ...], set[str]]] = {
+    "app_home_opened": (("app_home_opened",), set()),
+    "app_mention": (("app_mention",), {"app_mentions:read"}),
+    "message": (
+        ("message.im", "message.channels", "message.groups"),
+        {"im:history", "channels:history", "groups:history"},
+    ),
 }
 
 
@@ -81,7 +86,7 @@ def test_scopes_events_and_commands_match_the_code() -> None:
     assert sorted(data["oauth_config"]["scopes"]["bot"]) == sorted(needed)
     assert "user" not in data["oauth_config"]["scopes"]
     subscribed = data["settings"]["event_subscriptions"]["bot_events"]
-    assert sorted(subscribed) == sorted(EVENT_SUBSCRIPTIONS[e][0] for e in events)
+    assert sorted(subscribed) == sorted(n for e in events for n in EVENT_SUBSCRIPTIONS[e][0])
     (command,) = data["features"]["slash_commands"]
     assert command["command"] == COMMAND
     assert data["settings"]["interactivity"]["is_enabled"] is bool(

@@ -151,6 +151,11 @@ class Conversation:
             log.exception("could not read a language preference")
             return None
 
+    def reactivator(self, d: Diagnosis) -> str | None:
+        """The ESP an agent may ask to lift `d`'s suppression (for answers nobody asked for,
+        such as alerts), or None."""
+        return self._reactivator(d)
+
     def _reactivator(self, d: Diagnosis) -> str | None:
         """The ESP that suppressed the address, when we can ask it to lift that and it allows
         it (the provider's own rule: Postmark says per bounce whether it can be lifted)."""

@@ -45,6 +45,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.alerts import AlertThreads
 from bot.chrome import Chrome
 from bot.conversation import Asker, Conversation, Prefs, Request
 from bot.conversation.pasted import note_lines
@@ -175,6 +176,8 @@ class WhymailSlack:
     esp: Reactivator | None = None
     inflight: Inflight = field(default_factory=Inflight)
     seen: SeenEvents = field(default_factory=SeenEvents)
+    #: Which messages are alerts, so replies in their threads are answered (None: no alerts).
+    alert_threads: AlertThreads | None = None
 
     async def aclose(self) -> None:
         """Wait for promised answers, then close the shared connection pool."""

@@ -104,9 +104,13 @@ def direct_message(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
     async def on_message(
         event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        if event.get("channel_type") != "im" or event.get("bot_id"):
+        if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
             return
-        if event.get("subtype") not in (None, "file_share"):
+        if event.get("channel_type") in ("channel", "group"):
+            if _in_a_thread(event):
+                bot.inflight.start(_alert_reply(bot, client, event, body))
+            return
+        if event.get("channel_type") != "im":
             return
         where = Where(
             user=str(event.get("user") or ""),
@@ -120,6 +124,35 @@ def direct_message(bot: WhymailSlack) -> Callable[..., Awaitable[None]]:
         bot.inflight.start(_reply_in_thread(bot, client, event, where, text, files=files))
 
     return on_message
+
+
+def _in_a_thread(event: dict[str, Any]) -> bool:
+    thread = event.get("thread_ts")
+    return bool(thread) and thread != event.get("ts")
+
+
+async def _alert_reply(
+    bot: WhymailSlack, client: AsyncWebClient, event: dict[str, Any], body: dict[str, Any]
+) -> None:
+    """A reply in an alert's thread is answered like a mention there, about the alert's
+    subject. A reply that mentions someone is left alone: a mention of the bot is answered by
+    the mention listener, and one of a colleague is meant for them."""
+    text = str(event.get("text") or "")
+    channel = str(event.get("channel") or "")
+    if bot.alert_threads is None or _MENTION.search(text) or not channel:
+        return
+    subject = await bot.alert_threads.subject_of(channel, str(event["thread_ts"]))
+    if subject is None:
+        return
+    where = Where(
+        user=str(event.get("user") or ""),
+        channel=channel,
+        team=event.get("team"),
+        ext_shared_hint=bool(body.get("is_ext_shared_channel")),
+    )
+    # The question is about the alert's recipient whatever the reply's words; a customer sees
+    # the address, never our dispatch id, so the address is what is looked up.
+    await _reply_in_thread(bot, client, event, where, f"{text}\n{subject.recipient}")
 
 
 async def _reply_in_thread(

@@ -21,6 +21,9 @@ ENV_KEYS: dict[str, str] = {
     "slack_agent_usergroups": "WHYMAIL_SLACK_AGENT_USERGROUPS",
     "slack_fault_channel": "WHYMAIL_SLACK_FAULT_CHANNEL",
     "slack_default_locale": "WHYMAIL_SLACK_DEFAULT_LOCALE",
+    "slack_alert_channel": "WHYMAIL_SLACK_ALERT_CHANNEL",
+    "slack_alert_verdicts": "WHYMAIL_SLACK_ALERT_VERDICTS",
+    "alert_burst": "WHYMAIL_ALERT_BURST",
 }
 #: Config-file-only keys: a mapping is what environment variables express badly.
 FILE_KEYS = ("slack_channels",)
@@ -34,10 +37,12 @@ class SlackConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
-    """A customer channel: whose data may be shown there, and the language to answer in."""
+    """A customer channel: whose data may be shown there, the language to answer in, and the
+    verdicts of that tenant's dispatches it is told about unasked (none unless listed)."""
 
     tenant: str | None = None
     locale: str | None = None
+    alerts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,13 @@ class SlackSettings:
     #: Where a refused knowledge edit is reported, so editors hear about it without logs.
     fault_channel: str | None = None
     default_locale: str | None = None
+    #: The agents' channel for alerts about every tenant (the agent version, with buttons).
+    alert_channel: str | None = None
+    #: The verdicts the agents' channel is told about; empty means the default list
+    #: (bot.alerts.DEFAULT_VERDICTS).
+    alert_verdicts: tuple[str, ...] = ()
+    #: Alerts per channel per minute before the rest of the minute becomes one digest.
+    alert_burst: int = 5
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> SlackSettings:
@@ -77,7 +89,22 @@ class SlackSettings:
             agent_usergroups=_ids(values.get("slack_agent_usergroups")),
             fault_channel=text("slack_fault_channel"),
             default_locale=text("slack_default_locale"),
+            alert_channel=text("slack_alert_channel"),
+            alert_verdicts=_ids(values.get("slack_alert_verdicts")),
+            alert_burst=_burst(values.get("alert_burst")),
         )
+
+
+def _burst(value: Any) -> int:
+    if value in (None, ""):
+        return 5
+    try:
+        burst = int(str(value).strip())
+    except ValueError:
+        raise SlackConfigError("WHYMAIL_ALERT_BURST must be a whole number") from None
+    if burst < 1:
+        raise SlackConfigError("WHYMAIL_ALERT_BURST must be at least 1")
+    return burst
 
 
 def _ids(value: Any) -> tuple[str, ...]:
@@ -98,14 +125,23 @@ def _channels(value: Any) -> dict[str, ChannelConfig]:
         if isinstance(entry, str):
             channels[str(channel)] = ChannelConfig(tenant=entry)
         elif isinstance(entry, Mapping):
-            unknown = set(entry) - {"tenant", "locale"}
+            unknown = set(entry) - {"tenant", "locale", "alerts"}
             if unknown:
                 raise SlackConfigError(
                     f"slack_channels.{channel}: unknown keys {', '.join(sorted(unknown))}"
                 )
             tenant, locale = entry.get("tenant"), entry.get("locale")
+            alerts = entry.get("alerts")
+            if alerts is not None and not isinstance(alerts, list | tuple):
+                raise SlackConfigError(f"slack_channels.{channel}.alerts: give a list of verdicts")
+            if alerts and not tenant:
+                raise SlackConfigError(
+                    f"slack_channels.{channel}: alerts need the channel's tenant"
+                )
             channels[str(channel)] = ChannelConfig(
-                tenant=str(tenant) if tenant else None, locale=str(locale) if locale else None
+                tenant=str(tenant) if tenant else None,
+                locale=str(locale) if locale else None,
+                alerts=_ids(alerts),
             )
         else:
             raise SlackConfigError(f"slack_channels.{channel}: give a tenant or a mapping")

@@ -26,7 +26,7 @@ from bot.sources.payload import PayloadError
 from bot.sources.provider import Providers, WebhookContext, WebhookHandler
 from bot.sources.store import Store
 from bot.sources.verify import Acknowledged, Refused, Unavailable
-from bot.sources.writer import GroupCommitWriter
+from bot.sources.writer import GroupCommitWriter, OnCommit
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,13 @@ class WebhookReceiver:
         *,
         clock: Callable[[], float] = time.time,
         providers: Providers = PROVIDERS,
+        on_commit: OnCommit | None = None,
     ) -> None:
+        """`on_commit` hears of committed events after their requests are answered: alerts
+        start there, so they never delay or fail a webhook's reply."""
         self._esp = esp
         self._providers = providers
-        self._writer = GroupCommitWriter(store)
+        self._writer = GroupCommitWriter(store, on_commit=on_commit)
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=HTTP_TIMEOUT)
         context = WebhookContext(self._http, clock, esp.webhook_replay_window, tokens=store)

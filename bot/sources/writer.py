@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.model import DeliveryEvent
@@ -33,6 +33,10 @@ class _Job:
     done: asyncio.Future[int] = field(default_factory=_future)
 
 
+#: Told of each committed batch that held something new (after its requests were answered).
+OnCommit = Callable[[Sequence[DeliveryEvent]], None]
+
+
 @dataclass(slots=True)
 class WriterStats:
     batches: int = 0
@@ -44,8 +48,19 @@ class WriterStats:
 class GroupCommitWriter:
     """Batches events from concurrent callers into one store transaction per round."""
 
-    def __init__(self, store: Store, *, max_batch: int = 5000, remember: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch: int = 5000,
+        remember: int = 100_000,
+        on_commit: OnCommit | None = None,
+    ) -> None:
+        """`on_commit` hears of each batch once it is committed and its requests answered
+        (alerts start there); it must not block, and what it raises is logged, never the
+        requests' problem."""
         self._store = store
+        self._on_commit = on_commit
         self._max_batch = max_batch
         self._remember = remember
         self._committed: OrderedDict[str, None] = OrderedDict()
@@ -112,6 +127,11 @@ class GroupCommitWriter:
                         fresh = len({event.dedupe_key for event in job.events})
                     if not job.done.done():
                         job.done.set_result(fresh)
+                if new and self._on_commit is not None:
+                    try:
+                        self._on_commit(batch)
+                    except Exception:
+                        log.exception("a commit listener failed")
             finally:
                 for _ in jobs:
                     queue.task_done()

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.sources.store.base import Store, StoreError
+from bot.sources.store.base import AlertClaim, Store, StoreError
 
-__all__ = ["Store", "StoreError", "default_sqlite_path", "open_store"]
+__all__ = ["AlertClaim", "Store", "StoreError", "default_sqlite_path", "open_store"]
 
 
 def default_sqlite_path() -> Path:

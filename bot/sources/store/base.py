@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.model import DeliveryEvent, Dispatch
+
+
+@dataclass(frozen=True, slots=True)
+class AlertClaim:
+    """The unique key of an alert ("" for mail without our dispatch id), and its tenant."""
+
+    dispatch_id: str
+    recipient: str
+    verdict: str
+    tenant: str | None
 
 
 class StoreError(Exception):
@@ -79,6 +90,13 @@ class Store(Protocol):
         """A webhook signature's token, remembered until `expires`: True when it is new (or its
         claim expired) or was claimed with this `fingerprint`, False when it came before with
         another body (see bot.sources.provider.TokenLedger)."""
+        ...
+
+    async def claim_alerts(self, claims: Sequence[AlertClaim]) -> list[bool]:
+        """Claim the one alert of each (dispatch, recipient, verdict): True for the first caller
+        ever, in this process or any other sharing the store, False for every later one, so
+        alerts survive restarts and several instances without being posted twice. One
+        transaction for all of them, as alerts come in bursts."""
         ...
 
     async def close(self) -> None:

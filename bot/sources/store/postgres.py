@@ -32,7 +32,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from bot.model import DeliveryEvent, Dispatch, utc
 from bot.sources.store import shared
-from bot.sources.store.base import StoreError
+from bot.sources.store.base import AlertClaim, StoreError
 from bot.sources.store.migrations import pending_migrations
 
 # Keys are claimed in digest order, so writers on several instances whose batches share keys
@@ -321,6 +321,27 @@ class PostgresStore(shared.SQLStore):
             )
             return bool(kept == fingerprint)
 
+    async def claim_alerts(self, claims: Sequence[AlertClaim]) -> list[bool]:
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The unique key decides between instances claiming at once: one INSERT writes
+            # the row, the others touch nothing ("INSERT 0 0"), after waiting for its commit.
+            # In key order, so two instances' batches never wait for each other in a circle.
+            order = sorted(range(len(claims)), key=lambda i: _claim_key(claims[i]))
+            found = dict.fromkeys(range(len(claims)), False)
+            for i in order:
+                c = claims[i]
+                status = await conn.execute(
+                    self._sql.claim_alert,
+                    c.dispatch_id,
+                    c.recipient.lower(),
+                    c.verdict,
+                    c.tenant,
+                    now,
+                )
+                found[i] = status.endswith(" 1")
+        return [found[i] for i in range(len(claims))]
+
     async def prune(self, older_than: timedelta) -> int:
         """Forget events older than the cutoff, and dispatches that have nothing newer.
 
@@ -333,6 +354,7 @@ class PostgresStore(shared.SQLStore):
             await conn.execute(_LOCK.format(kind="xact_"), _PARTITION_LOCK)
             await conn.execute("SET LOCAL enable_bitmapscan = on")
             await conn.execute("DELETE FROM webhook_tokens WHERE expires_at < now()")
+            await conn.execute("DELETE FROM alerts_sent WHERE sent_at < $1", cutoff)
             # Two statements rather than one OR, so each can use the created_at index.
             await conn.execute(
                 """
@@ -416,6 +438,10 @@ class PostgresStore(shared.SQLStore):
     async def _value(self, sql: str, args: Sequence[Any]) -> Any:
         async with self._pool.acquire() as conn:
             return await conn.fetchval(sql, *args)
+
+
+def _claim_key(c: AlertClaim) -> tuple[str, str, str]:
+    return (c.dispatch_id, c.recipient.lower(), c.verdict)
 
 
 async def _prepare_connection(conn: asyncpg.Connection) -> None:

@@ -229,6 +229,8 @@ class Statements:
     events_for_dispatch: Lookup
     events_for_message: str
     kv_get: str
+    #: Insert-if-absent: the one writer of a row is the one that posts its alert.
+    claim_alert: str
     create_migrations: str
     applied_migrations: str
     record_migration: str
@@ -247,6 +249,10 @@ class Statements:
             ),
             events_for_message=marks(f"{events} message_id = ? ORDER BY ts, seq"),
             kv_get=marks("SELECT value FROM kv WHERE scope = ? AND key = ?"),
+            claim_alert=marks(
+                "INSERT INTO alerts_sent (dispatch_id, recipient, verdict, tenant, sent_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (dispatch_id, recipient, verdict) DO NOTHING"
+            ),
             create_migrations="CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name TEXT)",
             applied_migrations="SELECT version FROM schema_migrations",

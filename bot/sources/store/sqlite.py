@@ -32,7 +32,7 @@ import aiosqlite
 
 from bot.model import DeliveryEvent, Dispatch
 from bot.sources.store import shared
-from bot.sources.store.base import StoreError
+from bot.sources.store.base import AlertClaim, StoreError
 from bot.sources.store.migrations import pending_migrations
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,7 @@ class SQLiteStore(shared.SQLStore):
             await db.execute(
                 "DELETE FROM webhook_tokens WHERE expires_at < ?", (datetime.now(UTC).isoformat(),)
             )
+            await db.execute("DELETE FROM alerts_sent WHERE sent_at < ?", (cutoff,))
         removed = 0
         while True:
             async with self._transaction("BEGIN IMMEDIATE") as db:
@@ -216,6 +217,19 @@ class SQLiteStore(shared.SQLStore):
                 (scope, token, fingerprint, expires.astimezone(UTC).isoformat()),
             )
             return True
+
+    async def claim_alerts(self, claims: Sequence[AlertClaim]) -> list[bool]:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        won = []
+        async with self._transaction("BEGIN IMMEDIATE") as db:
+            for c in claims:
+                before = db.total_changes
+                await db.execute(
+                    self._sql.claim_alert,
+                    (c.dispatch_id, c.recipient.lower(), c.verdict, c.tenant, now),
+                )
+                won.append(db.total_changes > before)
+        return won
 
     @asynccontextmanager
     async def _transaction(self, begin: str = "BEGIN") -> AsyncIterator[aiosqlite.Connection]:

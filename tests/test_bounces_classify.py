@@ -243,6 +243,8 @@ def test_phrasing_families_for_replies_nobody_tuned_on(text: str, reason: str) -
         ("550 5.7.1 sender not in the allowed-senders list of this group", "rejected"),
         # content scanners, RFC form, sizes, relays, TLS
         ("554 5.7.0 Reject, id=1-2 - INFECTED: Eicar-Signature", "virusdetected"),
+        ("554 5.7.0 Reject, id=3-4 - BANNED: P=p002,M=application/zip,T=exe", "policyviolation"),
+        ("550 a link in the message (shop.example) is listed by our URI list", "spamdetected"),
         ("554 DT:SPM mx1, see the postmaster page", "spamdetected"),
         ("550 Mail content denied by policy engine", "spamdetected"),
         ("550 message contains 3 Date headers", "notcompliantrfc"),

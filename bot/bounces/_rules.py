@@ -92,6 +92,10 @@ OVERRIDES: Final[dict[str, tuple[str, ...]]] = {
     # A Postfix RBL refusal names the list it used; a list called "... Reputation" is still a
     # list the sending IP is on.
     "blocked": (r"\bblocked using\b",),
+    # A link in the message on a URI block list: the content is refused, not the sending IP.
+    "spamdetected": (
+        r"\b(?:url|link|domain) in (?:this|the|your) (?:e-?mail|message)\b.{0,60}?\blisted\b",
+    ),
 }
 
 # Microsoft's block-list codes S3140-S3159, spelled out so that the words themselves select it.
@@ -450,6 +454,8 @@ TEXT_RULES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "policyviolation": (
         r"\b(?:policy|policies)\b",
+        # amavisd-new's verdict for a file type the site bans (an .exe, a macro document)
+        r"\bbanned: p=\w+",
         r"protocol violation",
         r"\bheader error\b",
         r"\bcontent (?:presents|poses) a potential",

@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # bench/dns.py would shadow dnspython: run with the repository root first instead of bench/.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from bot.demo.dns import LocalDNSServer  # noqa: E402
+from testkit.dnsserver import serve_until_stdin_closes  # noqa: E402
 from testkit.fakeslack import SECRET, FakeSlack, default_users  # noqa: E402
 from testkit.servers import free_port, serve  # noqa: E402
 
@@ -98,12 +98,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def dns_child() -> None:
-    async def run() -> None:
-        async with LocalDNSServer(ZONES) as server:
-            print(server.port, flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-    asyncio.run(run())
+    serve_until_stdin_closes(ZONES)
 
 
 @contextlib.contextmanager

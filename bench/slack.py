@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from bot.config import shipped_knowledge  # noqa: E402
-from bot.demo.dns import LocalDNSServer  # noqa: E402
 from bot.sources.ingest import ingest_lines  # noqa: E402
 from bot.sources.store import open_store  # noqa: E402
+from testkit.dnsserver import serve_until_stdin_closes  # noqa: E402
 from testkit.fakeslack import (  # noqa: E402
     AGENT,
     INTERNAL,
@@ -200,12 +200,7 @@ def dns_child() -> None:
     fake Slack and client under the burst, which would add resolver timeouts to the figures.
     """
 
-    async def run() -> None:
-        async with LocalDNSServer(ZONES) as server:
-            print(server.port, flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-    asyncio.run(run())
+    serve_until_stdin_closes(ZONES)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -79,3 +80,16 @@ def serve_in_thread(zone_dir: Path, *, delay: float = 0.0) -> Iterator[tuple[str
         thread.join(STOP_TIMEOUT)
         if not thread.is_alive():
             loop.close()
+
+
+def serve_until_stdin_closes(zones: Path) -> None:
+    """Serve `zones` on a loopback port, print the port, and stop when stdin closes: the body
+    of a DNS child process, which the benches give a core of its own so its replies never
+    queue behind their load."""
+
+    async def run() -> None:
+        async with LocalDNSServer(zones) as server:
+            print(server.port, flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+    asyncio.run(run())

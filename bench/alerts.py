@@ -55,7 +55,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from testkit.dnsserver import serve_until_stdin_closes  # noqa: E402
 from testkit.fakeslack import SECRET, FakeSlack, default_users  # noqa: E402
-from testkit.servers import free_port, serve  # noqa: E402
+from testkit.servers import free_port, serve, stop_process  # noqa: E402
 
 ZONES = ROOT / "tests" / "zones"
 ACME, BETA, AGENTS = "C_ACME", "C_BETA", "C_ALERTS"
@@ -153,13 +153,8 @@ class Server:
         self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 class Sender:

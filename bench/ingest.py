@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from testkit.servers import stop_process  # noqa: E402
+
 PM_USER, PM_PASSWORD = "bench", "bench-secret"
 MG_KEY = "bench-signing-key"
 
@@ -315,12 +317,7 @@ class Server:
 
     def stop(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def _free_port() -> int:

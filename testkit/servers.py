@@ -7,7 +7,9 @@ them (uvicorn on a real socket), in the caller's event loop, so one helper start
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["free_port", "free_udp_and_tcp_port", "serve"]
+__all__ = ["free_port", "free_udp_and_tcp_port", "serve", "stop_process"]
 
 HOST = "127.0.0.1"
 _PORT_ATTEMPTS = 50
@@ -81,3 +83,16 @@ async def serve(
     finally:
         server.should_exit = True
         await task
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Ask a server process to stop as an operator would (SIGTERM), and kill it only if it
+    has not stopped within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

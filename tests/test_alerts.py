@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.alerts import Alerter
+from bot.alerts import Alerter, AlertThreads
 from bot.sources.espsettings import EspSettings
 from bot.sources.store import Store, open_store
 from bot.sources.webhooks import WebhookReceiver
@@ -92,6 +92,7 @@ class Running:
     http: httpx.AsyncClient
     alerter: Alerter
     world: World
+    store: Store
 
     async def webhook(self, body: bytes) -> httpx.Response:
         return await self.http.post(f"{self.url}/webhooks/postmark", content=body, headers=AUTH)
@@ -103,6 +104,16 @@ class Running:
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.02)
+
+    async def threaded(self, channel: str, alert: Call) -> str:
+        """The alert's thread, once the poster has remembered it (it does so after Slack's
+        answer, so a test that replies the moment the post arrives would race it)."""
+        ts = str(alert.answer["ts"])
+        threads = AlertThreads(self.store)
+        deadline = time.monotonic() + WAIT
+        while await threads.subject_of(channel, ts) is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        return ts
 
     async def settle(self) -> None:
         """Wait until the alerter has nothing queued, then a while for anything unexpected."""
@@ -175,7 +186,7 @@ async def running(
                 httpx.AsyncClient(timeout=10) as http,
             ):
                 world = World(fake, bot, url, http)
-                yield Running(fake, url, http, alerter, world)
+                yield Running(fake, url, http, alerter, world, store)
         finally:
             await receiver.aclose()
             await alerter.aclose()
@@ -331,7 +342,7 @@ async def test_a_reply_in_an_alerts_thread_is_answered_there(
     async with running(store, localdns_server) as run:
         assert (await run.webhook(bounce(1))).status_code == 200
         (alert,) = await run.wait(ALERTS)
-        thread = str(alert.answer["ts"])
+        thread = await run.threaded(ALERTS, alert)
         reply = {
             "type": "message",
             "channel": ALERTS,
@@ -511,7 +522,7 @@ async def test_a_customers_reply_in_their_alerts_thread_gets_their_answer(
     async with running(store, localdns_server) as run:
         assert (await run.webhook(bounce(1))).status_code == 200
         (alert,) = await run.wait(ACME)
-        thread = str(alert.answer["ts"])
+        thread = await run.threaded(ACME, alert)
         reply = {
             "type": "message",
             "channel": ACME,
